@@ -1,0 +1,1 @@
+//! `rocketlog`: the native host of `rocketlog-core`.

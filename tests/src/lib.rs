@@ -1,0 +1,1 @@
+//! Shared test harness for rocketlog: fixture discovery, crash and fault stores.
