@@ -17,8 +17,10 @@
 extern crate alloc;
 
 pub mod be;
+pub mod checked;
 pub mod codec;
 pub mod crc;
+pub mod engine;
 pub mod error;
 pub mod java;
 pub mod json;
@@ -26,6 +28,7 @@ pub mod layout;
 pub mod mem;
 pub mod scan;
 pub mod store;
+pub mod stream;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use store::{LogId, MetaFile, PageRead, PageStore, SegmentId, StoreError, StoreErrorKind};

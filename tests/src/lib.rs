@@ -1,1 +1,5 @@
 //! Shared test harness for rocketlog: fixture discovery, crash and fault stores.
+
+pub mod crash;
+pub mod fault;
+pub mod fixtures;
