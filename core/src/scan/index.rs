@@ -1,1 +1,507 @@
-//! (stub)
+//! Key look-ups through IndexFile hash chains, exactly as
+//! `DefaultMessageStore.queryMessage(topic, key, 64, 0, Long.MAX_VALUE)`
+//! returns offsets after Java's `load()`.
+//!
+//! Java's index after load is:
+//!
+//! * the index files, in name order, minus — after an unclean shutdown — every
+//!   file whose `endTimestamp` is past the checkpoint's `indexMsgTimestamp`
+//!   (`IndexService.load(lastExitOK=false)` deletes them);
+//! * plus the keys of every record the CommitLog recovery re-dispatches
+//!   (`IndexService.buildIndex`): appended to the last file while it is not
+//!   full, else to a new file, skipping records below that file's
+//!   `endPhyOffset` and ROLLBACK records; UNIQ_KEY first, then each KEYS token.
+//!
+//! Keys added in memory are kept as sparse overlays (header, touched slots,
+//! new entries), so the memory used is proportional to the keys added, never
+//! to a file size read from disk.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ops::ControlFlow;
+
+use crate::codec::checkpoint::StoreCheckpoint;
+use crate::codec::index_file::{
+    ENTRY_LEN, HEADER_LEN, IndexEntry, IndexGeometry, IndexHeader, SLOT_LEN, key_hash,
+};
+use crate::codec::message::{MessageView, SysFlag};
+use crate::codec::properties::{self, keys};
+use crate::scan::rocketmq::{self, DispatchRequest, Item, Summary, WalkOptions};
+use crate::scan::{Problem, ProblemKind, Severity};
+use crate::store::{LogId, PageRead, SegmentId, StoreError};
+
+/// Index settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// `maxHashSlotNum` / `maxIndexNum`; inferred from the file length with
+    /// [`IndexGeometry::guess`] when `None` (the default geometry without files).
+    pub geometry: Option<IndexGeometry>,
+    /// `maxMsgsNumBatch` (default 64): the cap on offsets per query.
+    pub max_msgs_num_batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            geometry: None,
+            max_msgs_num_batch: 64,
+        }
+    }
+}
+
+/// One index file as Java holds it.
+#[derive(Debug, Clone)]
+pub struct IndexFileState {
+    /// The segment (17-digit name) on disk; `None` for a file created in memory.
+    name: Option<SegmentId>,
+    disk_len: u64,
+    /// Java's in-memory header (`indexCount <= 0` loads as 1).
+    header: IndexHeader,
+    /// Entries numbered from here on live in `entries`.
+    base_count: i32,
+    slots: BTreeMap<u32, i32>,
+    entries: Vec<IndexEntry>,
+}
+
+impl IndexFileState {
+    /// The segment id on disk (`None` for a file created while re-dispatching).
+    pub fn name(&self) -> Option<SegmentId> {
+        self.name
+    }
+    /// The header as Java holds it.
+    pub fn header(&self) -> &IndexHeader {
+        &self.header
+    }
+    /// Keys added in memory.
+    pub fn added(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The index files after Java's load and recovery.
+#[derive(Debug, Clone)]
+pub struct IndexService {
+    geometry: IndexGeometry,
+    max_num: usize,
+    files: Vec<IndexFileState>,
+    problems: Vec<Problem>,
+}
+
+fn problem(segment: Option<u64>, severity: Severity, text: String) -> Problem {
+    Problem {
+        log: LogId::IndexFile,
+        segment,
+        offset: 0,
+        severity,
+        kind: ProblemKind::Other(text),
+    }
+}
+
+/// Reads a slot or entry: the overlay first, then the disk bytes (`disk` is
+/// the file's bytes cut at the geometry's length), zeros past them.
+struct Source<'a> {
+    g: IndexGeometry,
+    f: &'a IndexFileState,
+    disk: &'a [u8],
+}
+
+impl Source<'_> {
+    fn slot(&self, s: u32) -> i32 {
+        if let Some(&v) = self.f.slots.get(&s) {
+            return v;
+        }
+        read_i32(self.disk, self.g.slot_pos(s))
+    }
+
+    /// `None` past the geometry (Java's buffer access throws there).
+    fn entry(&self, n: i32) -> Option<IndexEntry> {
+        if n < 0 || n as u32 >= self.g.entries {
+            return None;
+        }
+        if n >= self.f.base_count
+            && let Some(e) = usize::try_from(n - self.f.base_count)
+                .ok()
+                .and_then(|i| self.f.entries.get(i))
+        {
+            return Some(*e);
+        }
+        let p = self.g.entry_pos(n as u32);
+        let mut b = [0u8; ENTRY_LEN];
+        if let Some(src) = self.disk.get(p..) {
+            let k = src.len().min(ENTRY_LEN);
+            b[..k].copy_from_slice(&src[..k]);
+        }
+        IndexEntry::decode(&b)
+    }
+
+    /// `IndexFile.selectPhyOffset`.
+    fn select(&self, key: &str, begin: i64, end: i64, max: usize, out: &mut Vec<i64>) {
+        let g = self.g;
+        if g.slots == 0 {
+            return;
+        }
+        let h = &self.f.header;
+        let hash = key_hash(key);
+        let head = self.slot(hash as u32 % g.slots);
+        let count = h.index_count;
+        if head <= 0 || head > count || count <= 1 {
+            return;
+        }
+        let mut cur = head;
+        // A chain visits each entry once unless it is corrupt; Java would
+        // loop forever on a cycle, this stops after as many steps as entries.
+        for _ in 0..=g.entries {
+            if out.len() >= max {
+                break;
+            }
+            let Some(e) = self.entry(cur) else { break };
+            if e.time_diff < 0 {
+                break;
+            }
+            let t = h
+                .begin_timestamp
+                .wrapping_add(i64::from(e.time_diff) * 1000);
+            if e.key_hash == hash && t >= begin && t <= end {
+                out.push(e.phy_offset);
+            }
+            let prev = e.prev;
+            if prev <= 0 || prev > count || prev == cur || t < begin {
+                break;
+            }
+            cur = prev;
+        }
+    }
+}
+
+fn read_i32(b: &[u8], at: usize) -> i32 {
+    let mut x = [0u8; 4];
+    if let Some(src) = b.get(at..) {
+        let k = src.len().min(4);
+        x[..k].copy_from_slice(&src[..k]);
+    }
+    i32::from_be_bytes(x)
+}
+
+impl IndexService {
+    /// `IndexService.load(lastExitOK)`: the index files in name order; after
+    /// an unclean shutdown (`last_exit_ok == false`) files whose endTimestamp
+    /// is past `checkpoint.indexMsgTimestamp` are dropped.
+    pub fn load<S: PageRead>(
+        store: &S,
+        cfg: &Config,
+        last_exit_ok: bool,
+        checkpoint: &StoreCheckpoint,
+    ) -> Result<Self, StoreError> {
+        let segs = store.segments(&LogId::IndexFile)?;
+        let mut problems = Vec::new();
+        let guessed = rocketmq::infer_file_size(&segs).and_then(IndexGeometry::guess);
+        let geometry = match (cfg.geometry, guessed) {
+            (Some(g), _) | (None, Some(g)) => g,
+            (None, None) => {
+                if !segs.is_empty() {
+                    problems.push(problem(
+                        None,
+                        Severity::Error,
+                        String::from(
+                            "cannot infer the index geometry from the file lengths: using the defaults",
+                        ),
+                    ));
+                }
+                IndexGeometry::DEFAULT
+            }
+        };
+        let mut files = Vec::new();
+        for s in segs {
+            if s.len != geometry.file_len() {
+                problems.push(problem(
+                    Some(s.id),
+                    Severity::Warning,
+                    alloc::format!(
+                        "index file is {} bytes, not {} ({} slots, {} entries): Java maps it at that size",
+                        s.len,
+                        geometry.file_len(),
+                        geometry.slots,
+                        geometry.entries
+                    ),
+                ));
+            }
+            let mut hb = [0u8; HEADER_LEN];
+            let n = s.len.min(HEADER_LEN as u64);
+            store.read(&LogId::IndexFile, s.id, 0, &mut hb[..n as usize])?;
+            // 40 bytes always decode.
+            let mut header = IndexHeader::decode(&hb).unwrap_or_default();
+            header.index_count = header.effective_count();
+            if !last_exit_ok && header.end_timestamp > checkpoint.index_msg_timestamp {
+                problems.push(problem(
+                    Some(s.id),
+                    Severity::Notice,
+                    alloc::format!(
+                        "unclean shutdown: index file ends at {} after the checkpoint's {}, Java deletes it and rebuilds its keys",
+                        header.end_timestamp,
+                        checkpoint.index_msg_timestamp
+                    ),
+                ));
+                continue;
+            }
+            files.push(IndexFileState {
+                name: Some(s.id),
+                disk_len: s.len,
+                base_count: header.index_count,
+                header,
+                slots: BTreeMap::new(),
+                entries: Vec::new(),
+            });
+        }
+        Ok(Self {
+            geometry,
+            max_num: cfg.max_msgs_num_batch,
+            files,
+            problems,
+        })
+    }
+
+    /// The geometry in use.
+    pub fn geometry(&self) -> IndexGeometry {
+        self.geometry
+    }
+
+    /// The files, oldest first.
+    pub fn files(&self) -> &[IndexFileState] {
+        &self.files
+    }
+
+    /// Problems found so far (moved out).
+    pub fn take_problems(&mut self) -> Vec<Problem> {
+        core::mem::take(&mut self.problems)
+    }
+
+    fn is_full(&self, f: &IndexFileState) -> bool {
+        f.header.index_count < 0 || f.header.index_count as u32 >= self.geometry.entries
+    }
+
+    /// `getAndCreateLastIndexFile`: the last file unless it is full, else a
+    /// new one whose header starts at the full file's end values.
+    fn last_writable(&mut self) -> usize {
+        let (end_phy, end_ts) = match self.files.last() {
+            Some(f) if !self.is_full(f) => return self.files.len() - 1,
+            Some(f) => (f.header.end_phy_offset, f.header.end_timestamp),
+            None => (0, 0),
+        };
+        let mut header = IndexHeader {
+            index_count: 1,
+            ..IndexHeader::default()
+        };
+        if end_phy > 0 {
+            header.begin_phy_offset = end_phy;
+            header.end_phy_offset = end_phy;
+        }
+        if end_ts > 0 {
+            header.begin_timestamp = end_ts;
+            header.end_timestamp = end_ts;
+        }
+        self.files.push(IndexFileState {
+            name: None,
+            disk_len: 0,
+            header,
+            base_count: 1,
+            slots: BTreeMap::new(),
+            entries: Vec::new(),
+        });
+        self.files.len() - 1
+    }
+
+    /// `IndexFile.putKey` on file `i`; false when it is full.
+    fn put_key<S: PageRead>(
+        &mut self,
+        store: &S,
+        i: usize,
+        key: &str,
+        phy: i64,
+        ts: i64,
+    ) -> Result<bool, StoreError> {
+        let g = self.geometry;
+        let full = self.is_full(&self.files[i]);
+        let f = &mut self.files[i];
+        if full || g.slots == 0 {
+            return Ok(false);
+        }
+        let hash = key_hash(key);
+        let s = hash as u32 % g.slots;
+        let mut slot_value = match (f.slots.get(&s), f.name) {
+            (Some(&v), _) => v,
+            (None, Some(seg)) => {
+                let pos = g.slot_pos(s) as u64;
+                let mut b = [0u8; SLOT_LEN];
+                if pos + SLOT_LEN as u64 <= f.disk_len {
+                    store.read(&LogId::IndexFile, seg, pos, &mut b)?;
+                }
+                i32::from_be_bytes(b)
+            }
+            (None, None) => 0,
+        };
+        let h = &mut f.header;
+        if slot_value <= 0 || slot_value > h.index_count {
+            slot_value = 0;
+        }
+        let diff = ts.wrapping_sub(h.begin_timestamp) / 1000;
+        let time_diff = if h.begin_timestamp <= 0 {
+            0
+        } else {
+            diff.clamp(0, i64::from(i32::MAX)) as i32
+        };
+        let n = h.index_count;
+        f.entries.push(IndexEntry {
+            key_hash: hash,
+            phy_offset: phy,
+            time_diff,
+            prev: slot_value,
+        });
+        f.slots.insert(s, n);
+        if h.index_count <= 1 {
+            h.begin_phy_offset = phy;
+            h.begin_timestamp = ts;
+        }
+        if slot_value == 0 {
+            h.hash_slot_count = h.hash_slot_count.wrapping_add(1);
+        }
+        h.index_count += 1;
+        h.end_phy_offset = phy;
+        h.end_timestamp = ts;
+        Ok(true)
+    }
+
+    /// `IndexService.buildIndex` for a re-dispatched record.
+    pub fn build<S: PageRead>(
+        &mut self,
+        store: &S,
+        req: &DispatchRequest,
+    ) -> Result<(), StoreError> {
+        let mut i = self.last_writable();
+        if req.commit_log_offset < self.files[i].header.end_phy_offset {
+            return Ok(());
+        }
+        if SysFlag(req.sys_flag).transaction() == SysFlag::TRANSACTION_ROLLBACK {
+            return Ok(());
+        }
+        for key in index_keys(req.uniq_key.as_deref(), req.keys.as_deref()) {
+            let k = build_key(&req.topic, key);
+            // A full file gets a fresh successor; the fresh one always has room.
+            for _ in 0..2 {
+                if self.put_key(store, i, &k, req.commit_log_offset, req.store_timestamp)? {
+                    break;
+                }
+                i = self.last_writable();
+            }
+        }
+        Ok(())
+    }
+
+    /// `IndexService.queryOffset(topic, key, maxNum, begin, end)`: offsets in
+    /// chain order, newest file first, at most `min(max_num, maxMsgsNumBatch)`.
+    pub fn query_offset<S: PageRead>(
+        &self,
+        store: &S,
+        topic: &str,
+        key: &str,
+        max_num: usize,
+        begin: i64,
+        end: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let max = max_num.min(self.max_num);
+        let k = build_key(topic, key);
+        let mut out = Vec::new();
+        let glen = self.geometry.file_len();
+        for f in self.files.iter().rev() {
+            let h = &f.header;
+            let matched = (begin < h.begin_timestamp && end > h.end_timestamp)
+                || (begin >= h.begin_timestamp && begin <= h.end_timestamp)
+                || (end >= h.begin_timestamp && end <= h.end_timestamp);
+            if matched {
+                let g = self.geometry;
+                match f.name {
+                    Some(seg) => {
+                        let len = f.disk_len.min(glen);
+                        store.with_view(&LogId::IndexFile, seg, 0, len, |disk| {
+                            Source { g, f, disk }.select(&k, begin, end, max, &mut out)
+                        })?;
+                    }
+                    None => Source { g, f, disk: &[] }.select(&k, begin, end, max, &mut out),
+                }
+            }
+            if h.begin_timestamp < begin || out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// What `queryMessage(topic, key, 64, 0, Long.MAX_VALUE)` returns, as
+    /// sorted offsets: the index hits that lie in the commitlog's readable
+    /// range `[min_offset, max_offset)` (others have no data and are dropped).
+    pub fn query_message<S: PageRead>(
+        &self,
+        store: &S,
+        topic: &str,
+        key: &str,
+        min_offset: u64,
+        max_offset: u64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut v = self.query_offset(store, topic, key, 64, 0, i64::MAX)?;
+        v.retain(|&o| o >= 0 && (o as u64) >= min_offset && (o as u64) < max_offset);
+        v.sort_unstable();
+        Ok(v)
+    }
+}
+
+/// `topic + "#" + key`.
+pub fn build_key(topic: &str, key: &str) -> String {
+    let mut s = String::with_capacity(topic.len() + 1 + key.len());
+    s.push_str(topic);
+    s.push('#');
+    s.push_str(key);
+    s
+}
+
+/// The keys `buildIndex` indexes: UNIQ_KEY, then each non-empty KEYS token
+/// split on a single space.
+pub fn index_keys<'a>(uniq_key: Option<&'a str>, keys: Option<&'a str>) -> Vec<&'a str> {
+    let mut v = Vec::new();
+    if let Some(u) = uniq_key {
+        v.push(u);
+    }
+    if let Some(k) = keys {
+        v.extend(k.split(' ').filter(|t| !t.is_empty()));
+    }
+    v
+}
+
+/// The `(topic, key)` pairs a message is indexed under (ROLLBACK records none).
+pub fn message_keys(v: &MessageView<'_>) -> Vec<(String, String)> {
+    if v.sys_flag.transaction() == SysFlag::TRANSACTION_ROLLBACK {
+        return Vec::new();
+    }
+    let topic = properties::lossy(v.topic);
+    let uniq = properties::get(v.properties, keys::UNIQ_KEY).map(properties::lossy);
+    let ks = properties::get(v.properties, keys::KEYS).map(properties::lossy);
+    index_keys(uniq.as_deref(), ks.as_deref())
+        .into_iter()
+        .map(|k| (topic.clone(), String::from(k)))
+        .collect()
+}
+
+/// Every `(topic, key)` pair the messages between the min offset and the end
+/// are indexed under, sorted (so a caller can query every key).
+pub fn all_keys<S: PageRead>(
+    store: &S,
+    summary: &Summary,
+) -> Result<BTreeSet<(String, String)>, StoreError> {
+    let mut out = BTreeSet::new();
+    rocketmq::walk(store, summary, WalkOptions::default(), |it| {
+        if let Item::Message { view, .. } = it {
+            out.extend(message_keys(&view));
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
