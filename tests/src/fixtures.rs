@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 pub fn root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shared = here.join("../../shared/fixtures");
-    if shared.is_dir() { shared } else { here.join("fixtures") }
+    if shared.is_dir() {
+        shared
+    } else {
+        here.join("fixtures")
+    }
 }
 
 /// The committed copy (for commands a user runs from the README).
@@ -48,13 +52,21 @@ impl Fixture {
 pub fn all() -> Vec<Fixture> {
     let mut out = Vec::new();
     let root = root();
-    let Ok(groups) = std::fs::read_dir(&root) else { return out };
+    let Ok(groups) = std::fs::read_dir(&root) else {
+        return out;
+    };
     for g in groups.flatten() {
-        let Ok(items) = std::fs::read_dir(g.path()) else { continue };
+        let Ok(items) = std::fs::read_dir(g.path()) else {
+            continue;
+        };
         for f in items.flatten() {
             if f.path().join("store").is_dir() {
                 out.push(Fixture {
-                    name: format!("{}/{}", g.file_name().to_string_lossy(), f.file_name().to_string_lossy()),
+                    name: format!(
+                        "{}/{}",
+                        g.file_name().to_string_lossy(),
+                        f.file_name().to_string_lossy()
+                    ),
                     dir: f.path(),
                 });
             }
