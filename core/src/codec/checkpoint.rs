@@ -52,9 +52,12 @@ impl StoreCheckpoint {
         w.i64(self.confirm_phy_offset);
         b
     }
-    /// `getMinTimestamp()`: `max(0, min(physic, logics) - 3000)`.
+    /// `getMinTimestamp()`: `max(0, min(physic, logics) - 3000)`, with Java's
+    /// wrapping `long` subtraction (a hostile file may hold `Long.MIN_VALUE`).
     pub fn min_timestamp(&self) -> i64 {
-        (self.physic_msg_timestamp.min(self.logics_msg_timestamp) - 3000).max(0)
+        (self.physic_msg_timestamp.min(self.logics_msg_timestamp))
+            .wrapping_sub(3000)
+            .max(0)
     }
     /// `getMinTimestampIndex()`.
     pub fn min_timestamp_index(&self) -> i64 {

@@ -290,7 +290,8 @@ pub fn put_key(
     if slot_value <= 0 || slot_value > count {
         slot_value = 0;
     }
-    let mut diff = store_timestamp - h.begin_timestamp;
+    // Java `long`/`int` arithmetic wraps; header fields come from the file.
+    let mut diff = store_timestamp.wrapping_sub(h.begin_timestamp);
     diff /= 1000;
     let time_diff = if h.begin_timestamp <= 0 {
         0
@@ -317,7 +318,7 @@ pub fn put_key(
         h.begin_timestamp = store_timestamp;
     }
     if slot_value == 0 {
-        h.hash_slot_count += 1;
+        h.hash_slot_count = h.hash_slot_count.wrapping_add(1);
     }
     h.index_count = n + 1;
     h.end_phy_offset = phy_offset;

@@ -805,7 +805,8 @@ pub fn check_past_end<S: PageRead>(
 ) -> Result<Vec<Problem>, StoreError> {
     let mut out = Vec::new();
     for f in &summary.files {
-        if f.id + f.len <= summary.end {
+        // A file named near u64::MAX must not overflow (hostile names).
+        if f.id.saturating_add(f.len) <= summary.end {
             continue;
         }
         let from = summary.end.saturating_sub(f.id);

@@ -1,0 +1,137 @@
+//! `rocketlog bench-read PATH` (hidden): read throughput of `dump --format
+//! jsonl` to /dev/null, of `verify`, and of crc32fast over the same mapped
+//! bytes, in one run so the numbers are comparable. Measurements only; nothing
+//! here is asserted anywhere.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rocketlog_core::json;
+use rocketlog_core::store::PageRead;
+
+use super::dump::main_log;
+use super::{Ctx, exit, open};
+use crate::resolve::StoreKind;
+use crate::walk;
+
+/// `bench-read` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Any PATH form `dump` accepts.
+    path: PathBuf,
+    /// Repetitions of each measurement (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: u32,
+}
+
+fn best(runs: u32, mut f: impl FnMut() -> anyhow::Result<u64>) -> anyhow::Result<(f64, u64)> {
+    let mut best = f64::INFINITY;
+    let mut n = 0;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        n = f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok((best, n))
+}
+
+pub(crate) fn run(ctx: &mut Ctx<'_>, a: &Args) -> anyhow::Result<i32> {
+    let o = open(&a.path)?;
+    let log = main_log(&o);
+    let segs = o.store.segments(&log)?;
+    let file_bytes: u64 = segs.iter().map(|s| s.len).sum();
+
+    // crc32fast over every mapped byte of the main log (also warms the page cache).
+    let crc = |_: ()| -> anyhow::Result<u64> {
+        let mut h = crc32fast::Hasher::new();
+        for s in &segs {
+            let v = o.store.segment_bytes(&log, s.id)?;
+            h.update(&v);
+        }
+        Ok(u64::from(h.finalize()))
+    };
+    crc(())?;
+    let (t_crc, _) = best(a.runs, || crc(()))?;
+
+    // dump --format jsonl into /dev/null (io::sink if it cannot be opened).
+    let (t_dump, walked) = best(a.runs, || {
+        let sink: Box<dyn Write> = match OpenOptions::new().write(true).open("/dev/null") {
+            Ok(f) => Box::new(f),
+            Err(_) => Box::new(io::sink()),
+        };
+        let mut w = BufWriter::with_capacity(1 << 16, sink);
+        let mut line = String::new();
+        let mut failed = None;
+        let rep = if o.resolved.kind == StoreKind::DLedger {
+            walk::entries(&o.store, &o.resolved, &mut |e| {
+                line.clear();
+                json::push_entry(&mut line, e);
+                line.push('\n');
+                match w.write_all(line.as_bytes()) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })
+        } else {
+            walk::messages(&o.store, &o.resolved, &mut |at, m| {
+                line.clear();
+                json::push_message(&mut line, m, at);
+                line.push('\n');
+                match w.write_all(line.as_bytes()) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })
+        };
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        w.flush()?;
+        let first = segs.first().map_or(0, |s| s.id);
+        Ok(rep.end.saturating_sub(first))
+    })?;
+
+    let (t_verify, nproblems) = best(a.runs, || {
+        Ok(walk::verify(&o.store, &o.resolved).len() as u64)
+    })?;
+
+    let gbs = |bytes: u64, t: f64| bytes as f64 / t / 1e9;
+    writeln!(
+        ctx.out,
+        "store: {} ({} store), main log {} files, {} bytes; walked {} bytes",
+        o.resolved.path.display(),
+        o.resolved.kind.name(),
+        segs.len(),
+        file_bytes,
+        walked
+    )?;
+    writeln!(
+        ctx.out,
+        "crc32fast over mapped files: {:>8.3} s  {:>7.2} GB/s (of file bytes)",
+        t_crc,
+        gbs(file_bytes, t_crc)
+    )?;
+    writeln!(
+        ctx.out,
+        "dump --format jsonl > null: {:>8.3} s  {:>7.2} GB/s (of walked bytes)",
+        t_dump,
+        gbs(walked, t_dump)
+    )?;
+    writeln!(
+        ctx.out,
+        "verify:                     {:>8.3} s  {:>7.2} GB/s (of walked bytes; {} problems)",
+        t_verify,
+        gbs(walked, t_verify),
+        nproblems
+    )?;
+    Ok(exit::OK)
+}

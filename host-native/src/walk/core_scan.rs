@@ -1,0 +1,504 @@
+//! The walks, on top of `rocketlog_core::scan` (recovery, walk, verify).
+
+use std::ops::ControlFlow;
+
+use rocketlog_core::codec::dledger::BLANK_MAGIC as DLEDGER_BLANK;
+use rocketlog_core::codec::message::{self, BLANK_MAGIC, DecodeOptions, Record};
+use rocketlog_core::layout;
+use rocketlog_core::scan::consume_queue::{self, ConsumeQueues, RecordFacts};
+use rocketlog_core::scan::index::{self, IndexService};
+use rocketlog_core::scan::{Problem, ProblemKind, Severity, dledger, rocketmq};
+use rocketlog_core::store::{LogId, MetaFile, PageRead, StoreError};
+
+use super::{Blank, CqVisitor, EntryVisitor, MessageVisitor, WalkReport};
+use crate::mmap::MmapStore;
+use crate::resolve::{Resolved, StoreKind};
+
+fn store_problem(log: LogId, e: StoreError) -> Problem {
+    Problem {
+        log,
+        segment: None,
+        offset: 0,
+        severity: Severity::Error,
+        kind: ProblemKind::Store(e),
+    }
+}
+
+fn scan_problem(e: dledger::ScanError) -> Problem {
+    match e {
+        dledger::ScanError::Store(e) => store_problem(LogId::DLedgerData, e),
+        other => Problem {
+            log: LogId::DLedgerData,
+            segment: None,
+            offset: 0,
+            severity: Severity::Error,
+            kind: ProblemKind::Other(other.to_string()),
+        },
+    }
+}
+
+/// Java's default `mappedFileSizeConsumeQueue` (300,000 units).
+const DEFAULT_CQ_FILE_SIZE: u64 = 6_000_000;
+
+/// Java's defaults, with file sizes inferred from the files. Without any
+/// consume-queue file (a PATH naming only the commitlog) there is nothing to
+/// infer the queue file size from: recovery re-dispatches into queues of
+/// Java's default size.
+fn rocketmq_config(store: &MmapStore) -> rocketmq::Config {
+    let like = LogId::ConsumeQueue {
+        topic: String::new(),
+        queue_id: 0,
+    };
+    let mut cfg = rocketmq::Config::default();
+    if store.logs(&like).is_ok_and(|l| l.is_empty()) {
+        cfg.consume_queue.file_size = Some(DEFAULT_CQ_FILE_SIZE);
+    }
+    cfg
+}
+
+fn dledger_blank(b: &dledger::Blank) -> Blank {
+    Blank {
+        offset: b.pos,
+        size: b.size,
+        magic: DLEDGER_BLANK,
+        next: b.next_entry_pos,
+    }
+}
+
+pub(super) fn commitlog(store: &MmapStore, visit: &mut MessageVisitor<'_>) -> WalkReport {
+    let mut rep = WalkReport::default();
+    let rec = match rocketmq::recover(store, &rocketmq_config(store)) {
+        Ok(r) => r,
+        Err(e) => {
+            rep.problems.push(store_problem(LogId::CommitLog, e));
+            return rep;
+        }
+    };
+    rep.problems.extend(rec.problems.iter().cloned());
+    let fs = rec.summary.file_size;
+    let mut blanks = Vec::new();
+    let walked = rocketmq::walk(
+        store,
+        &rec.summary,
+        rocketmq::WalkOptions::default(),
+        |it| match it {
+            rocketmq::Item::Message { offset, view } => visit(offset, &view),
+            rocketmq::Item::Blank { offset, total_size } => {
+                blanks.push(Blank {
+                    offset,
+                    size: total_size,
+                    magic: BLANK_MAGIC,
+                    next: layout::roll_next_file(offset, fs).unwrap_or(u64::MAX),
+                });
+                ControlFlow::Continue(())
+            }
+        },
+    );
+    rep.blanks = blanks;
+    rep.end = rec.summary.end;
+    match walked {
+        Ok(w) => {
+            rep.problems.extend(w.problems);
+            rep.stopped = w.stopped_by_visitor;
+        }
+        Err(e) => rep.problems.push(store_problem(LogId::CommitLog, e)),
+    }
+    rep
+}
+
+fn dledger_recover(rep: &mut WalkReport) -> impl FnOnce(&MmapStore) -> Option<dledger::Recovered> {
+    move |store| match dledger::recover(store, &dledger::Options::default()) {
+        Ok(r) => {
+            rep.problems.extend(r.problems.iter().cloned());
+            Some(r)
+        }
+        Err(e) => {
+            rep.problems.push(scan_problem(e));
+            None
+        }
+    }
+}
+
+pub(super) fn dledger_entries(store: &MmapStore, visit: &mut EntryVisitor<'_>) -> WalkReport {
+    let mut rep = WalkReport::default();
+    let Some(rec) = dledger_recover(&mut rep)(store) else {
+        return rep;
+    };
+    let (mut blanks, mut problems, mut stopped) = (Vec::new(), Vec::new(), false);
+    let walked = dledger::walk(store, &rec, |it| match it {
+        dledger::Item::Entry { entry, .. } => {
+            let flow = visit(&entry);
+            stopped = flow.is_break();
+            flow
+        }
+        dledger::Item::Blank(b) => {
+            blanks.push(dledger_blank(&b));
+            ControlFlow::Continue(())
+        }
+        dledger::Item::Problem(p) => {
+            problems.push(p);
+            ControlFlow::Continue(())
+        }
+    });
+    if let Err(e) = walked {
+        problems.push(scan_problem(e));
+    }
+    rep.problems.extend(problems);
+    rep.blanks = blanks;
+    rep.end = rec.data_write_pos;
+    rep.stopped = stopped;
+    rep
+}
+
+/// A PATH naming only DLedger data files has no `checkpoint`: everything
+/// written counts as committed (a whole store without one reads as Java does).
+fn commit_all_without_checkpoint(r: &Resolved, rec: &mut dledger::Recovered) {
+    if r.paths.dledger.is_none() && rec.checkpoint.is_none() && rec.end_index >= 0 {
+        rec.committed_index = rec.end_index;
+        rec.committed_pos = i64::try_from(rec.data_write_pos).unwrap_or(i64::MAX);
+    }
+}
+
+pub(super) fn dledger_messages(
+    store: &MmapStore,
+    r: &Resolved,
+    visit: &mut MessageVisitor<'_>,
+) -> WalkReport {
+    let mut rep = WalkReport::default();
+    let Some(mut rec) = dledger_recover(&mut rep)(store) else {
+        return rep;
+    };
+    commit_all_without_checkpoint(r, &mut rec);
+    let (mut blanks, mut problems, mut stopped) = (Vec::new(), Vec::new(), false);
+    let walked = dledger::walk_messages(store, &rec, |it| match it {
+        dledger::MessageItem::Message { offset, message } => {
+            let flow = visit(offset, &message);
+            stopped = flow.is_break();
+            flow
+        }
+        dledger::MessageItem::Blank(b) => {
+            blanks.push(dledger_blank(&b));
+            ControlFlow::Continue(())
+        }
+        dledger::MessageItem::Problem(p) => {
+            problems.push(p);
+            ControlFlow::Continue(())
+        }
+    });
+    match walked {
+        Ok(end) => rep.end = end.end,
+        Err(e) => problems.push(scan_problem(e)),
+    }
+    rep.problems.extend(problems);
+    rep.blanks = blanks;
+    rep.stopped = stopped;
+    rep
+}
+
+/// The consume queues after load, and the commitlog range they index.
+struct Queues {
+    queues: ConsumeQueues,
+    end: u64,
+    rocketmq: Option<rocketmq::Recovered>,
+    dledger: Option<dledger::Recovered>,
+}
+
+fn load_queues(store: &MmapStore, r: &Resolved, problems: &mut Vec<Problem>) -> Option<Queues> {
+    match r.kind {
+        StoreKind::RocketMq => match rocketmq::recover(store, &rocketmq_config(store)) {
+            Ok(mut rec) => {
+                problems.extend(rec.problems.iter().cloned());
+                let queues = std::mem::take(&mut rec.queues);
+                Some(Queues {
+                    queues,
+                    end: rec.summary.end,
+                    rocketmq: Some(rec),
+                    dledger: None,
+                })
+            }
+            Err(e) => {
+                problems.push(store_problem(LogId::CommitLog, e));
+                None
+            }
+        },
+        StoreKind::RocketMqDLedger => {
+            // DLedgerCommitLog: the commitlog is DLedger's data up to the
+            // committed position; queues are truncated there and their min
+            // offsets corrected against the first data file.
+            let mut rec = match dledger::recover(store, &dledger::Options::default()) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(scan_problem(e));
+                    return None;
+                }
+            };
+            commit_all_without_checkpoint(r, &mut rec);
+            problems.extend(rec.problems.iter().cloned());
+            let min = rec.data_files.first().map_or(0, |s| s.id);
+            let end = u64::try_from(rec.committed_pos).unwrap_or(min);
+            let load = || -> Result<ConsumeQueues, StoreError> {
+                let mut q = ConsumeQueues::load(store, &consume_queue::Config::default())?;
+                q.truncate_dirty(store, end as i64)?;
+                q.correct_min_offset(store, min as i64)?;
+                Ok(q)
+            };
+            match load() {
+                Ok(mut queues) => {
+                    problems.extend(queues.take_problems());
+                    Some(Queues {
+                        queues,
+                        end,
+                        rocketmq: None,
+                        dledger: Some(rec),
+                    })
+                }
+                Err(e) => {
+                    problems.push(store_problem(LogId::CommitLog, e));
+                    None
+                }
+            }
+        }
+        StoreKind::DLedger => None,
+    }
+}
+
+pub(super) fn cq_units(store: &MmapStore, r: &Resolved, visit: &mut CqVisitor<'_>) -> WalkReport {
+    let mut rep = WalkReport::default();
+    let Some(q) = load_queues(store, r, &mut rep.problems) else {
+        return rep;
+    };
+    for queue in q.queues.queues() {
+        let (topic, id) = (queue.topic(), queue.queue_id());
+        let res = queue.for_each_unit(store, |n, u| {
+            if !rep.stopped && visit(topic, id, n, &u).is_break() {
+                rep.stopped = true;
+            }
+        });
+        if let Err(e) = res {
+            rep.problems.push(store_problem(
+                LogId::ConsumeQueue {
+                    topic: topic.to_owned(),
+                    queue_id: id,
+                },
+                e,
+            ));
+        }
+        if rep.stopped {
+            break;
+        }
+    }
+    rep.end = q.end;
+    rep
+}
+
+pub(super) fn query_key(
+    store: &MmapStore,
+    r: &Resolved,
+    topic: &str,
+    key: &str,
+) -> (Vec<i64>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let found = match r.kind {
+        StoreKind::RocketMq => match rocketmq::recover(store, &rocketmq_config(store)) {
+            Ok(rec) => {
+                problems.extend(rec.problems.iter().cloned());
+                rec.index
+                    .query_message(store, topic, key, rec.summary.min_offset, rec.summary.end)
+            }
+            Err(e) => Err(e),
+        },
+        StoreKind::RocketMqDLedger => {
+            let rec = match dledger::recover(store, &dledger::Options::default()) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(scan_problem(e));
+                    return (Vec::new(), problems);
+                }
+            };
+            problems.extend(rec.problems.iter().cloned());
+            let min = rec.data_files.first().map_or(0, |s| s.id);
+            let end = u64::try_from(rec.committed_pos).unwrap_or(min);
+            (|| {
+                let clean = store.read_meta(MetaFile::Abort)?.is_none();
+                let cp = rocketmq::read_checkpoint(store, &mut Vec::new())?;
+                let idx = IndexService::load(store, &index::Config::default(), clean, &cp)?;
+                idx.query_message(store, topic, key, min, end)
+            })()
+        }
+        StoreKind::DLedger => Ok(Vec::new()),
+    };
+    match found {
+        Ok(v) => (v, problems),
+        Err(e) => {
+            problems.push(store_problem(LogId::IndexFile, e));
+            (Vec::new(), problems)
+        }
+    }
+}
+
+fn facts(m: &message::MessageView<'_>) -> RecordFacts {
+    RecordFacts {
+        size: m.total_size,
+        tags_code: m.tags_code(),
+        topic: m.topic_str().into_owned(),
+        queue_id: m.queue_id,
+        queue_offset: m.queue_offset,
+    }
+}
+
+/// The facts of the message starting at `offset` of the DLedger data log (`None`
+/// outside `[min, end)` or where no message starts).
+fn dledger_facts(
+    store: &MmapStore,
+    rec: &dledger::Recovered,
+    end: u64,
+    offset: i64,
+) -> Result<Option<RecordFacts>, StoreError> {
+    let Ok(off) = u64::try_from(offset) else {
+        return Ok(None);
+    };
+    let Some(seg) = rec.data_files.iter().rev().find(|s| s.id <= off) else {
+        return Ok(None);
+    };
+    if off >= end || off - seg.id >= seg.len {
+        return Ok(None);
+    }
+    let pos = off - seg.id;
+    let len = seg.len.min(end - seg.id) - pos;
+    store.with_view(
+        &LogId::DLedgerData,
+        seg.id,
+        pos,
+        len,
+        |b| match message::decode(b, off, DecodeOptions::LENIENT) {
+            Ok(Record::Message(m)) => Some(facts(&m)),
+            _ => None,
+        },
+    )
+}
+
+pub(super) fn verify(store: &MmapStore, r: &Resolved) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    match r.kind {
+        StoreKind::RocketMq => match rocketmq::verify(store, &rocketmq_config(store)) {
+            Ok((_, p)) => problems.extend(p),
+            Err(e) => problems.push(store_problem(LogId::CommitLog, e)),
+        },
+        kind => {
+            let mut rep = WalkReport::default();
+            if let Some(rec) = dledger_recover(&mut rep)(store) {
+                let opts = dledger::VerifyOptions {
+                    messages: kind == StoreKind::RocketMqDLedger,
+                };
+                // `verify` reports the recovery's own problems itself.
+                rep.problems.clear();
+                if let Err(e) = dledger::verify(store, &rec, &opts, |p| rep.problems.push(p)) {
+                    rep.problems.push(scan_problem(e));
+                }
+            }
+            // A PATH naming only data files has no index to check: Java would
+            // rebuild it, which is not a problem of the data.
+            let has_index = r.paths.dledger_index.is_some();
+            problems.extend(
+                rep.problems
+                    .into_iter()
+                    .filter(|p| has_index || p.log != LogId::DLedgerIndex),
+            );
+        }
+    }
+    if r.paths.root.is_none() || r.kind == StoreKind::DLedger {
+        return problems;
+    }
+    // Consume queues against the records they point at.
+    let mut load_problems = Vec::new();
+    let Some(q) = load_queues(store, r, &mut load_problems) else {
+        problems.extend(load_problems);
+        return problems;
+    };
+    // Load problems of the commitlog side were reported by the verifier above;
+    // keep only the queues' own.
+    problems.extend(
+        load_problems
+            .into_iter()
+            .filter(|p| matches!(p.log, LogId::ConsumeQueue { .. })),
+    );
+    let checked = q.queues.verify(store, |off| {
+        if let Some(rec) = &q.rocketmq {
+            let Ok(o) = u64::try_from(off) else {
+                return Ok(None);
+            };
+            let f = rocketmq::read_at(
+                store,
+                &rec.summary,
+                o,
+                DecodeOptions::LENIENT,
+                |r| match r {
+                    Ok(Record::Message(m)) => Some(facts(&m)),
+                    _ => None,
+                },
+            )?;
+            Ok(f.flatten())
+        } else if let Some(rec) = &q.dledger {
+            dledger_facts(store, rec, q.end, off)
+        } else {
+            Ok(None)
+        }
+    });
+    match checked {
+        Ok(p) => problems.extend(p),
+        Err(e) => problems.push(store_problem(LogId::CommitLog, e)),
+    }
+    problems.extend(missing_units(store, r, &q.queues));
+    problems
+}
+
+/// The other direction: every message that goes to a consume queue must have
+/// its unit there, at its QUEUEOFFSET, pointing back at it.
+fn missing_units(store: &MmapStore, r: &Resolved, queues: &ConsumeQueues) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut visit = |at: u64, m: &message::MessageView<'_>| {
+        if !m.sys_flag.dispatched_to_queue() {
+            return ControlFlow::Continue(());
+        }
+        let topic = m.topic_str();
+        let log = LogId::ConsumeQueue {
+            topic: topic.clone().into_owned(),
+            queue_id: m.queue_id,
+        };
+        let unit = match (
+            queues.get(&topic, m.queue_id),
+            u64::try_from(m.queue_offset),
+        ) {
+            (Some(q), Ok(n)) => q.get(store, n),
+            _ => Ok(None),
+        };
+        let text = match unit {
+            Ok(Some(u)) if u.physical_offset == at as i64 && u.size == m.total_size => None,
+            Ok(Some(u)) => Some(format!(
+                "unit {} points at offset {} size {}, not at the message at {at} (size {})",
+                m.queue_offset, u.physical_offset, u.size, m.total_size
+            )),
+            Ok(None) => Some(format!(
+                "no unit {} for the message at {at}: Java cannot deliver it",
+                m.queue_offset
+            )),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(text) = text {
+            out.push(Problem {
+                log,
+                segment: None,
+                offset: (m.queue_offset as u64).wrapping_mul(20),
+                severity: Severity::Warning,
+                kind: ProblemKind::Other(text),
+            });
+        }
+        ControlFlow::Continue(())
+    };
+    // Read problems of this pass were reported by the verifiers already.
+    let _ = match r.kind {
+        StoreKind::RocketMq => commitlog(store, &mut visit),
+        _ => dledger_messages(store, r, &mut visit),
+    };
+    out
+}
