@@ -17,4 +17,3 @@ pub use resolve::{PathForm, Resolved, StoreKind, resolve};
 
 #[cfg(feature = "cli")]
 pub mod cli;
-
