@@ -2,6 +2,12 @@
 //! (wasm-bindgen) and for wasmtime hosts (a C-ABI core module and a component).
 //! It holds no format logic of its own.
 
+// The wasmtime plugin (C-ABI core module and component); see docs/plugin.md.
+#[cfg(any(feature = "plugin", feature = "component"))]
+pub mod plugin;
+#[cfg(feature = "component")]
+mod component;
+
 // The wasm-bindgen API for the web page (web-demo/); see web-demo/README.md.
 #[cfg(feature = "browser")]
 pub mod browser;
