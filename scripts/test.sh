@@ -40,6 +40,10 @@ bash scripts/build-plugin.sh
 step "unit, integration, fixture, crash-matrix, CLI and plugin-host tests"
 cargo test --workspace --locked
 
+step "crash matrices (both engines; one summary line each)"
+cargo test --locked -q -p rocketlog-tests --test dledger_engine_crash --test rocketmq_engine_crash -- --nocapture 2>&1 \
+  | grep -E "crash-matrix|test result"
+
 step "rocketlog-wasm API tests (wasm-bindgen-test under node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --locked -p rocketlog-wasm --target wasm32-unknown-unknown

@@ -17,3 +17,9 @@ pub use resolve::{PathForm, Resolved, StoreKind, resolve};
 
 #[cfg(feature = "cli")]
 pub mod cli;
+
+// Writing half: read-write page store, flush and clean threads, embedding API.
+pub mod cleaner;
+pub mod embed;
+pub mod flusher;
+pub mod store;

@@ -3,10 +3,10 @@
 //! It holds no format logic of its own.
 
 // The wasmtime plugin (C-ABI core module and component); see docs/plugin.md.
-#[cfg(any(feature = "plugin", feature = "component"))]
-pub mod plugin;
 #[cfg(feature = "component")]
 mod component;
+#[cfg(any(feature = "plugin", feature = "component"))]
+pub mod plugin;
 
 // The wasm-bindgen API for the web page (web-demo/); see web-demo/README.md.
 #[cfg(feature = "browser")]

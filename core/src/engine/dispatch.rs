@@ -1,1 +1,542 @@
-//! (stub)
+//! Dispatch: what the reference's `ReputMessageService` derives from each
+//! stored record, namely a ConsumeQueue unit (`ConsumeQueue.putMessagePositionInfo`,
+//! with `fillPreBlank`) and IndexFile entries (`IndexService.buildIndex`,
+//! `IndexFile.putKey`), written through a [`PageStore`].
+//!
+//! Index files can be hundreds of megabytes, so keys are inserted and looked up
+//! with small reads and writes (header, one slot, one entry), never by loading
+//! a whole file.
+
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::commitlog::seglog::SegLog;
+use crate::be;
+use crate::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
+use crate::codec::index_file::{
+    ENTRY_LEN, HEADER_LEN, IndexEntry, IndexGeometry, IndexHeader, index_key, key_hash,
+};
+use crate::codec::message::{MessageView, SysFlag};
+use crate::codec::properties::{self, keys};
+use crate::store::{LogId, PageStore, SegmentId, StoreError};
+
+/// What dispatch needs to know about a stored record (`DispatchRequest`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// Physical offset of the record.
+    pub offset: u64,
+    /// TOTALSIZE.
+    pub size: i32,
+    /// Topic (decoded as Java does).
+    pub topic: String,
+    /// Queue id.
+    pub queue_id: i32,
+    /// QUEUEOFFSET.
+    pub queue_offset: i64,
+    /// SYSFLAG.
+    pub sys_flag: i32,
+    /// STORETIMESTAMP.
+    pub store_timestamp: i64,
+    /// Consume-queue tags code.
+    pub tags_code: i64,
+    /// `UNIQ_KEY` property.
+    pub uniq_key: Option<String>,
+    /// `KEYS` property.
+    pub keys: Option<String>,
+}
+
+impl RecordMeta {
+    /// Extracts the dispatch facts of a decoded record at `offset`.
+    pub fn of(m: &MessageView<'_>, offset: u64) -> Self {
+        let text = |k: &str| m.property(k).map(properties::lossy);
+        Self {
+            offset,
+            size: m.total_size,
+            topic: m.topic_str().into_owned(),
+            queue_id: m.queue_id,
+            queue_offset: m.queue_offset,
+            sys_flag: m.sys_flag.0,
+            store_timestamp: m.store_timestamp,
+            tags_code: m.tags_code(),
+            uniq_key: text(keys::UNIQ_KEY),
+            keys: text(keys::KEYS),
+        }
+    }
+
+    /// Whether the record gets a consume-queue unit (transaction NOT or COMMIT).
+    pub fn to_queue(&self) -> bool {
+        SysFlag(self.sys_flag).dispatched_to_queue()
+    }
+
+    /// Whether the record is indexed (everything but ROLLBACK).
+    pub fn to_index(&self) -> bool {
+        SysFlag(self.sys_flag).transaction() != SysFlag::TRANSACTION_ROLLBACK
+    }
+
+    /// The consume-queue unit for this record.
+    pub fn unit(&self) -> CqUnit {
+        CqUnit {
+            physical_offset: self.offset as i64,
+            size: self.size,
+            tags_code: self.tags_code,
+        }
+    }
+
+    /// The index keys in insertion order: `topic#UNIQ_KEY`, then `topic#k` for
+    /// every non-empty space-separated token of `KEYS`.
+    pub fn index_keys(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(u) = &self.uniq_key {
+            out.push(index_key(&self.topic, u));
+        }
+        if let Some(k) = &self.keys {
+            for t in k.split(' ').filter(|t| !t.is_empty()) {
+                out.push(index_key(&self.topic, t));
+            }
+        }
+        out
+    }
+}
+
+/// Result of [`ConsumeQueue::put`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitPut {
+    /// Written at the expected position.
+    Appended,
+    /// Written after `fillPreBlank` filled the first file up to it.
+    AfterPreBlank {
+        /// Filler units written.
+        fillers: u64,
+    },
+    /// Written after filling a gap of `fillers` units with fillers.
+    AfterGap {
+        /// Filler units written.
+        fillers: u64,
+    },
+}
+
+/// One consume queue (`consumequeue/<topic>/<queue>/`): 20-byte units at
+/// `queue offset × 20`.
+#[derive(Debug, Clone)]
+pub struct ConsumeQueue {
+    pub(crate) log: SegLog,
+}
+
+impl ConsumeQueue {
+    /// An empty queue.
+    pub(crate) fn new(topic: &str, queue_id: i32, file_size: u64) -> Self {
+        Self {
+            log: SegLog::new(
+                LogId::ConsumeQueue {
+                    topic: topic.to_string(),
+                    queue_id,
+                },
+                file_size,
+                0,
+            ),
+        }
+    }
+
+    /// Next queue offset (units written, fillers included).
+    pub fn max_offset(&self) -> i64 {
+        (self.log.end / CQ_UNIT_SIZE as u64) as i64
+    }
+
+    /// First queue offset still stored.
+    pub fn min_offset(&self) -> i64 {
+        (self.log.min() / CQ_UNIT_SIZE as u64) as i64
+    }
+
+    /// The unit at queue offset `qo`, if stored.
+    pub fn unit<S: PageStore>(&self, store: &S, qo: i64) -> Result<Option<CqUnit>, StoreError> {
+        if qo < self.min_offset() || qo >= self.max_offset() {
+            return Ok(None);
+        }
+        let mut b = [0u8; CQ_UNIT_SIZE];
+        self.log
+            .read_at(store, qo as u64 * CQ_UNIT_SIZE as u64, &mut b)?;
+        Ok(CqUnit::decode(&b))
+    }
+
+    /// Writes fillers over `[from, to)` (byte offsets, unit aligned).
+    fn fill<S: PageStore>(&mut self, store: &S, from: u64, to: u64) -> Result<u64, StoreError> {
+        const PER: usize = 204; // 204 units = 4080 bytes per write
+        let chunk: Vec<u8> = (0..PER).flat_map(|_| CqUnit::FILLER.encode()).collect();
+        let mut p = from;
+        while p < to {
+            let seg_end = (p / self.log.file_size + 1) * self.log.file_size;
+            let n = (to - p).min(chunk.len() as u64).min(seg_end - p);
+            self.log.write_at(store, p, &chunk[..n as usize])?;
+            p += n;
+        }
+        Ok((to - from) / CQ_UNIT_SIZE as u64)
+    }
+
+    /// Appends `unit` at queue offset `qo`, which must be at or after the
+    /// current end. A queue with no file yet whose first unit is not at 0 gets
+    /// its first file pre-filled with fillers up to `qo` (`fillPreBlank`); a gap
+    /// in a queue that has files is filled with fillers too (the reference only
+    /// logs it and then writes at the wrong position).
+    pub fn put<S: PageStore>(
+        &mut self,
+        store: &S,
+        qo: i64,
+        unit: CqUnit,
+    ) -> Result<UnitPut, StoreError> {
+        let abs = qo as u64 * CQ_UNIT_SIZE as u64;
+        let mut out = UnitPut::Appended;
+        if self.log.segs.is_empty() && abs > 0 && self.log.end == 0 {
+            let first = abs - abs % self.log.file_size;
+            self.log.end = first;
+            self.log.synced = first;
+            let fillers = self.fill(store, first, abs)?;
+            out = UnitPut::AfterPreBlank { fillers };
+        } else if abs > self.log.end {
+            let fillers = self.fill(store, self.log.end, abs)?;
+            out = UnitPut::AfterGap { fillers };
+        }
+        self.log.write_at(store, abs, &unit.encode())?;
+        Ok(out)
+    }
+}
+
+/// The IndexFile set (`index/`): files named by creation time, the last one
+/// active.
+#[derive(Debug, Clone)]
+pub struct IndexFiles {
+    /// Slot and entry counts.
+    pub geometry: IndexGeometry,
+    /// Every file with its header, ascending by name.
+    pub(crate) files: Vec<(SegmentId, IndexHeader)>,
+    /// `endTimestamp` of the last file sealed because it became full
+    /// (`indexMsgTimestamp`).
+    pub sealed_timestamp: i64,
+    /// The active file has unsynced changes.
+    pub(crate) dirty: bool,
+}
+
+/// Names a new index file (`yyyyMMddHHmmssSSS` of the given time, local time
+/// zone); the host supplies it because the core has no clock or time zone.
+pub type IndexNamer = dyn FnMut(i64) -> u64;
+
+impl IndexFiles {
+    /// No files yet.
+    pub fn new(geometry: IndexGeometry) -> Self {
+        Self {
+            geometry,
+            files: Vec::new(),
+            sealed_timestamp: 0,
+            dirty: false,
+        }
+    }
+
+    /// The files and their headers, oldest first.
+    pub fn files(&self) -> &[(SegmentId, IndexHeader)] {
+        &self.files
+    }
+
+    /// Reads a header from the store.
+    pub(crate) fn read_header<S: PageStore>(
+        store: &S,
+        seg: SegmentId,
+    ) -> Result<IndexHeader, StoreError> {
+        let mut b = [0u8; HEADER_LEN];
+        store.read(&LogId::IndexFile, seg, 0, &mut b)?;
+        Ok(IndexHeader::decode(&b).unwrap_or_default())
+    }
+
+    /// Creates a new file after the last one, its header pre-set from the
+    /// previous file's end as `new IndexFile(..., endPhyOffset, endTimestamp)` does.
+    pub(crate) fn create<S: PageStore>(
+        &mut self,
+        store: &S,
+        namer: &mut dyn FnMut(i64) -> u64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut name = namer(now_ms);
+        if let Some(&(last, _)) = self.files.last()
+            && name <= last
+        {
+            // Two files in one millisecond (or a clock step back): keep names unique and ordered.
+            name = last + 1;
+        }
+        let mut h = IndexHeader::default();
+        if let Some(&(_, prev)) = self.files.last() {
+            if prev.end_phy_offset > 0 {
+                h.begin_phy_offset = prev.end_phy_offset;
+                h.end_phy_offset = prev.end_phy_offset;
+            }
+            if prev.end_timestamp > 0 {
+                h.begin_timestamp = prev.end_timestamp;
+                h.end_timestamp = prev.end_timestamp;
+            }
+        }
+        store.create(&LogId::IndexFile, name, self.geometry.file_len())?;
+        store.sync_dir(&LogId::IndexFile)?;
+        store.write(&LogId::IndexFile, name, 0, &h.encode())?;
+        self.files.push((name, h));
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Makes the active file durable.
+    pub(crate) fn sync<S: PageStore>(&mut self, store: &S) -> Result<(), StoreError> {
+        if self.dirty
+            && let Some(&(seg, _)) = self.files.last()
+        {
+            store.sync(&LogId::IndexFile, seg, 0..self.geometry.file_len())?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// `IndexService.buildIndex` for one record, skipping its first `skip`
+    /// keys (already stored in the previous file when a rebuild starts at a
+    /// record split across two files).
+    pub(crate) fn build<S: PageStore>(
+        &mut self,
+        store: &S,
+        rec: &RecordMeta,
+        skip: usize,
+        namer: &mut dyn FnMut(i64) -> u64,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        if !rec.to_index() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for key in rec.index_keys().iter().skip(skip) {
+            self.put_key(
+                store,
+                key,
+                rec.offset as i64,
+                rec.store_timestamp,
+                namer,
+                now_ms,
+            )?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn put_key<S: PageStore>(
+        &mut self,
+        store: &S,
+        key: &str,
+        phy: i64,
+        ts: i64,
+        namer: &mut dyn FnMut(i64) -> u64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        // A fresh file always has room (the config requires at least 2 entries),
+        // so this loop runs at most twice.
+        for _ in 0..3 {
+            if self.files.is_empty() {
+                self.create(store, namer, now_ms)?;
+            }
+            let g = self.geometry;
+            let Some((seg, h)) = self.files.last_mut() else {
+                continue;
+            };
+            if put_key_at(store, g, *seg, h, key, phy, ts)? {
+                self.dirty = true;
+                return Ok(());
+            }
+            // Full: make it durable before anything goes to the next file, and
+            // remember its end as indexMsgTimestamp.
+            let (seg, end_ts) = (*seg, h.end_timestamp);
+            store.sync(&LogId::IndexFile, seg, 0..g.file_len())?;
+            self.dirty = false;
+            self.sealed_timestamp = end_ts;
+            self.create(store, namer, now_ms)?;
+        }
+        Err(StoreError::new(
+            crate::store::StoreErrorKind::Other,
+            "index file geometry leaves no room for a key",
+        ))
+    }
+
+    /// `IndexService.queryOffset`: offsets whose key hash matches
+    /// `topic#key`, newest file first, stored in `[begin, end]`, at most `max`.
+    /// Hash collisions are included, as in the reference.
+    pub fn query<S: PageStore>(
+        &self,
+        store: &S,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin: i64,
+        end: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let k = index_key(topic, key);
+        let mut out = Vec::new();
+        for &(seg, h) in self.files.iter().rev() {
+            let matched = (begin < h.begin_timestamp && end > h.end_timestamp)
+                || (begin >= h.begin_timestamp && begin <= h.end_timestamp)
+                || (end >= h.begin_timestamp && end <= h.end_timestamp);
+            if matched {
+                select_at(store, self.geometry, seg, &h, &k, begin, end, max, &mut out)?;
+            }
+            if h.begin_timestamp < begin || out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn read_i32<S: PageStore>(store: &S, seg: SegmentId, pos: usize) -> Result<i32, StoreError> {
+    let mut b = [0u8; 4];
+    store.read(&LogId::IndexFile, seg, pos as u64, &mut b)?;
+    Ok(i32::from_be_bytes(b))
+}
+
+fn read_entry<S: PageStore>(
+    store: &S,
+    g: IndexGeometry,
+    seg: SegmentId,
+    n: u32,
+) -> Result<IndexEntry, StoreError> {
+    let mut b = [0u8; ENTRY_LEN];
+    store.read(&LogId::IndexFile, seg, g.entry_pos(n) as u64, &mut b)?;
+    Ok(IndexEntry::decode(&b).unwrap_or_default())
+}
+
+/// `IndexFile.putKey` over the store: entry, then slot, then header. `false`
+/// when the file is full.
+pub(crate) fn put_key_at<S: PageStore>(
+    store: &S,
+    g: IndexGeometry,
+    seg: SegmentId,
+    h: &mut IndexHeader,
+    key: &str,
+    phy: i64,
+    ts: i64,
+) -> Result<bool, StoreError> {
+    if h.index_count < 0 || h.index_count as u32 >= g.entries || g.slots == 0 {
+        return Ok(false);
+    }
+    let hash = key_hash(key);
+    let s = (hash as u32) % g.slots;
+    let count = h.effective_count();
+    let mut slot_value = read_i32(store, seg, g.slot_pos(s))?;
+    if slot_value <= 0 || slot_value > count {
+        slot_value = 0;
+    }
+    let time_diff = if h.begin_timestamp <= 0 {
+        0
+    } else {
+        // Java `long` arithmetic wraps; the header comes from the file.
+        (ts.wrapping_sub(h.begin_timestamp) / 1000).clamp(0, i64::from(i32::MAX)) as i32
+    };
+    let e = IndexEntry {
+        key_hash: hash,
+        phy_offset: phy,
+        time_diff,
+        prev: slot_value,
+    };
+    store.write(
+        &LogId::IndexFile,
+        seg,
+        g.entry_pos(count as u32) as u64,
+        &e.encode(),
+    )?;
+    let mut sb = [0u8; 4];
+    be::put_i32(&mut sb, 0, count);
+    store.write(&LogId::IndexFile, seg, g.slot_pos(s) as u64, &sb)?;
+    if h.index_count <= 1 {
+        h.begin_phy_offset = phy;
+        h.begin_timestamp = ts;
+    }
+    if slot_value == 0 {
+        h.hash_slot_count = h.hash_slot_count.wrapping_add(1);
+    }
+    h.index_count = count + 1;
+    h.end_phy_offset = phy;
+    h.end_timestamp = ts;
+    store.write(&LogId::IndexFile, seg, 0, &h.encode())?;
+    Ok(true)
+}
+
+/// `IndexFile.selectPhyOffset` over the store.
+#[allow(clippy::too_many_arguments)]
+fn select_at<S: PageStore>(
+    store: &S,
+    g: IndexGeometry,
+    seg: SegmentId,
+    h: &IndexHeader,
+    key: &str,
+    begin: i64,
+    end: i64,
+    max: usize,
+    out: &mut Vec<i64>,
+) -> Result<(), StoreError> {
+    if g.slots == 0 {
+        return Ok(());
+    }
+    let hash = key_hash(key);
+    let head = read_i32(store, seg, g.slot_pos((hash as u32) % g.slots))?;
+    let count = h.index_count;
+    if head <= 0 || head > count || count <= 1 {
+        return Ok(());
+    }
+    let mut cur = head;
+    // Entry numbers can only repeat in a hostile file; bound the walk anyway.
+    for _ in 0..g.entries {
+        if out.len() >= max || cur as u32 >= g.entries {
+            break;
+        }
+        let e = read_entry(store, g, seg, cur as u32)?;
+        if e.time_diff < 0 {
+            break;
+        }
+        let t = h
+            .begin_timestamp
+            .saturating_add(i64::from(e.time_diff) * 1000);
+        if e.key_hash == hash && t >= begin && t <= end {
+            out.push(e.phy_offset);
+        }
+        let prev = e.prev;
+        if prev <= 0 || prev > count || prev == cur || t < begin {
+            break;
+        }
+        cur = prev;
+    }
+    Ok(())
+}
+
+/// Number of trailing entries of a file whose offset equals its `endPhyOffset`
+/// (the keys of the last record that went into it).
+pub(crate) fn trailing_keys_of_last<S: PageStore>(
+    store: &S,
+    g: IndexGeometry,
+    seg: SegmentId,
+    h: &IndexHeader,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    let mut i = h.index_count.saturating_sub(1);
+    while i >= 1 && (i as u32) < g.entries {
+        if read_entry(store, g, seg, i as u32)?.phy_offset != h.end_phy_offset {
+            break;
+        }
+        n += 1;
+        i -= 1;
+    }
+    Ok(n)
+}
+
+/// Every entry of a file (numbers 1..indexCount), for checks.
+pub fn entries<S: PageStore>(
+    store: &S,
+    g: IndexGeometry,
+    seg: SegmentId,
+) -> Result<Vec<IndexEntry>, StoreError> {
+    let h = IndexFiles::read_header(store, seg)?;
+    let n = (h.index_count.max(1) as u32).min(g.entries);
+    let mut out = vec![];
+    for i in 1..n {
+        out.push(read_entry(store, g, seg, i)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,549 @@
+//! The flush thread and the group-commit wait, driven by the core's
+//! [`FlushPlanner`].
+//!
+//! Writers record what they wrote with [`Flusher::note`] (while still holding
+//! their engine lock, so notes arrive in write order). A background thread
+//! asks the planner what to sync and when, performs `msync` + `fdatasync`
+//! through the shared [`DiskStore`] *without* any engine lock (writers keep
+//! appending meanwhile), and publishes the *durable watermark* of the primary
+//! log (commitlog or DLedger data): every byte written below it is on disk.
+//!
+//! * **Async mode** ([`FlushMode::Async`]): the thread sleeps until the
+//!   planner's [`poll_timeout`](FlushPlanner::poll_timeout): RocketMQ's 500 ms
+//!   / 4 pages / 10 s thorough, DLedger's 10 ms.
+//! * **Sync mode** (group commit): [`Flusher::note`] wakes the thread at once;
+//!   a writer then blocks in [`Flusher::wait_durable`] until the watermark
+//!   covers its record. Every writer that wrote before a sync started shares
+//!   that one `fdatasync`. The wait has a deadline (`syncFlushTimeout`, 5 s):
+//!   past it the writer gets [`WaitError::Timeout`], never a hang.
+//! * **Failure**: the first failed sync latches the store (never retried);
+//!   every waiting and later writer gets [`WaitError::Failed`].
+//!
+//! A periodic *hook* (RocketMQ: flush consume queues and index, write the
+//! checkpoint; DLedger: persist the checkpoint) runs on the same thread.
+
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rocketlog_core::engine::flush::{FlushMode, FlushPlanner, FlushPolicy, FlushRequest};
+use rocketlog_core::store::{LogId, PageStore, SegmentId, StoreError};
+
+use crate::store::DiskStore;
+
+/// Work the flush thread runs every `interval` (errors latch the flusher).
+pub type Hook = Box<dyn FnMut() -> Result<(), StoreError> + Send>;
+
+/// Why a durability wait ended without success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitError {
+    /// The watermark did not reach the record in time (`FLUSH_DISK_TIMEOUT`):
+    /// the record is written but not known to be durable.
+    Timeout {
+        /// The end offset waited for.
+        offset: u64,
+        /// How long the writer waited (ms).
+        waited_ms: u64,
+    },
+    /// A sync failed; the store is latched.
+    Failed(StoreError),
+    /// The flusher was stopped before the record became durable.
+    Stopped,
+}
+
+impl std::fmt::Display for WaitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout { offset, waited_ms } => write!(
+                f,
+                "flush timed out after {waited_ms} ms waiting for offset {offset} to be durable"
+            ),
+            Self::Failed(e) => write!(f, "flush failed: {e}"),
+            Self::Stopped => f.write_str("the store was closed before the flush"),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {}
+
+/// Counters of the flush thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushStats {
+    /// `sync` calls performed.
+    pub syncs: u64,
+    /// Bytes covered by those syncs (page-rounded ranges).
+    pub synced_bytes: u64,
+    /// Total time spent in `sync` (µs).
+    pub sync_micros: u64,
+    /// Hook runs.
+    pub hooks: u64,
+    /// Durable watermark of the primary log.
+    pub durable: u64,
+    /// Written end of the primary log.
+    pub written: u64,
+}
+
+/// Flusher settings.
+#[derive(Debug, Clone)]
+pub struct FlushSettings {
+    /// The policy (mode, interval, least pages, thorough interval).
+    pub policy: FlushPolicy,
+    /// Logs to sync, in the order they must reach the disk, with their segment sizes.
+    pub logs: Vec<(LogId, u64)>,
+    /// The log whose durable watermark acknowledges writes.
+    pub primary: LogId,
+    /// How often the hook runs (ms; 0 = never).
+    pub hook_interval_ms: u64,
+}
+
+struct State {
+    planner: FlushPlanner,
+    written: u64,
+    durable: u64,
+    in_flight: bool,
+    error: Option<StoreError>,
+    stop: bool,
+    next_hook_ms: u64,
+    stats: FlushStats,
+}
+
+struct Shared {
+    store: DiskStore,
+    primary: LogId,
+    hook_interval_ms: u64,
+    epoch: Instant,
+    st: Mutex<State>,
+    /// Wakes the flush thread (new writes, stop).
+    work: Condvar,
+    /// Wakes writers (watermark moved, failure, stop) and `flush_now` (sync done).
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+    fn publish(&self, st: &mut State) {
+        st.durable = st.planner.dirty_from(&self.primary).unwrap_or(st.written);
+        st.stats.durable = st.durable;
+        st.stats.written = st.written;
+    }
+
+    /// Performs one planned sync with the lock released. Only the bytes that
+    /// were dirty when it was planned are marked clean afterwards: a write that
+    /// lands in the same page during the sync stays dirty.
+    fn sync_one(&self, mut st: MutexGuard<'_, State>, req: FlushRequest) -> MutexGuard<'_, State> {
+        let planned_end = st
+            .planner
+            .dirty(&req.log)
+            .and_then(|d| d.iter().find(|(s, _)| *s == req.seg).map(|(_, r)| r.end))
+            .unwrap_or(req.range.end);
+        st.in_flight = true;
+        drop(st);
+        let t = Instant::now();
+        let r = self.store.sync(&req.log, req.seg, req.range.clone());
+        let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mut st = self.lock();
+        st.in_flight = false;
+        st.stats.syncs += 1;
+        st.stats.sync_micros += micros;
+        st.stats.synced_bytes += req.range.end - req.range.start;
+        match r {
+            Ok(()) => {
+                let done = FlushRequest {
+                    range: req.range.start..planned_end.min(req.range.end).max(req.range.start),
+                    ..req
+                };
+                let now = self.now_ms();
+                st.planner.on_flushed(&done, now);
+                self.publish(&mut st);
+            }
+            Err(e) => {
+                st.error.get_or_insert(e);
+            }
+        }
+        self.done.notify_all();
+        st
+    }
+}
+
+/// The flush thread and its group-commit state. See the [module docs](self).
+pub struct Flusher {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Flusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flusher")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Flusher {
+    /// Starts the flush thread. `written` is the primary log's current end
+    /// (everything below it is already durable, e.g. right after recovery).
+    pub fn start(
+        store: DiskStore,
+        settings: FlushSettings,
+        written: u64,
+        hook: Option<Hook>,
+    ) -> Result<Self, StoreError> {
+        let mut planner = FlushPlanner::new(settings.policy);
+        for (log, size) in &settings.logs {
+            planner.track(log.clone(), *size);
+        }
+        let shared = Arc::new(Shared {
+            store,
+            primary: settings.primary,
+            hook_interval_ms: settings.hook_interval_ms,
+            epoch: Instant::now(),
+            st: Mutex::new(State {
+                planner,
+                written,
+                durable: written,
+                in_flight: false,
+                error: None,
+                stop: false,
+                next_hook_ms: settings.hook_interval_ms,
+                stats: FlushStats {
+                    durable: written,
+                    written,
+                    ..FlushStats::default()
+                },
+            }),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let s2 = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("rocketlog-flush".into())
+            .spawn(move || run(&s2, hook))
+            .map_err(|e| {
+                StoreError::new(
+                    rocketlog_core::store::StoreErrorKind::Io,
+                    format!("cannot start the flush thread: {e}"),
+                )
+            })?;
+        Ok(Self {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Records writes (`(log, segment, range in the segment)`) and the primary
+    /// log's new end. Call in write order (under the writer's lock).
+    pub fn note(&self, writes: &[(LogId, SegmentId, Range<u64>)], primary_end: u64) {
+        let mut st = self.shared.lock();
+        let was_clean = st.planner.is_clean();
+        for (log, seg, r) in writes {
+            st.planner.note_write(log, *seg, r.clone());
+        }
+        st.written = st.written.max(primary_end);
+        self.shared.publish(&mut st);
+        // Sync mode: flush now. Async: a thread idle on a clean planner must
+        // learn when to look again (the planner's timeout).
+        if st.planner.policy().mode == FlushMode::Sync || was_clean {
+            self.shared.work.notify_one();
+        }
+    }
+
+    /// Lowers the primary log's end after a truncation (everything below is durable).
+    pub fn reset_written(&self, end: u64) {
+        let mut st = self.shared.lock();
+        st.written = end;
+        self.shared.publish(&mut st);
+        self.shared.done.notify_all();
+    }
+
+    /// Forgets a removed segment.
+    pub fn forget_segment(&self, log: &LogId, seg: SegmentId) {
+        self.shared.lock().planner.forget_segment(log, seg);
+    }
+
+    /// Blocks until everything below `end` of the primary log is durable, or
+    /// `timeout` passes, or a sync fails.
+    pub fn wait_durable(&self, end: u64, timeout: Duration) -> Result<(), WaitError> {
+        let start = Instant::now();
+        let mut st = self.shared.lock();
+        loop {
+            if let Some(e) = &st.error {
+                return Err(WaitError::Failed(e.clone()));
+            }
+            if st.durable >= end {
+                return Ok(());
+            }
+            if st.stop && st.planner.is_clean() {
+                return Err(WaitError::Stopped);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(WaitError::Timeout {
+                    offset: end,
+                    waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            st = self
+                .shared
+                .done
+                .wait_timeout(st, timeout - waited)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Syncs everything noted so far on the calling thread (waiting for a
+    /// sync in flight first), ignoring the policy.
+    pub fn flush_now(&self) -> Result<(), StoreError> {
+        let mut st = self.shared.lock();
+        loop {
+            if let Some(e) = &st.error {
+                return Err(e.clone());
+            }
+            if st.in_flight {
+                st = self
+                    .shared
+                    .done
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            match st.planner.poll_flush_all() {
+                Some(req) => st = self.shared.sync_one(st, req),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The failure that latched the flusher, if any.
+    pub fn error(&self) -> Option<StoreError> {
+        self.shared.lock().error.clone()
+    }
+
+    /// Durable watermark of the primary log.
+    pub fn durable(&self) -> u64 {
+        self.shared.lock().durable
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> FlushStats {
+        self.shared.lock().stats
+    }
+
+    /// Flushes everything, then stops and joins the thread. Idempotent.
+    pub fn stop(&self) -> Result<(), StoreError> {
+        let r = self.flush_now();
+        {
+            let mut st = self.shared.lock();
+            st.stop = true;
+            self.shared.work.notify_all();
+            self.shared.done.notify_all();
+        }
+        let t = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = t {
+            // A panic on the flush thread is a bug; report it as an error, not a second panic.
+            if t.join().is_err() {
+                return Err(StoreError::new(
+                    rocketlog_core::store::StoreErrorKind::Other,
+                    "the flush thread panicked",
+                ));
+            }
+        }
+        r
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        // Errors were already reported to writers; nothing more to say here.
+        let _ = self.stop();
+    }
+}
+
+fn run(sh: &Shared, mut hook: Option<Hook>) {
+    let mut st = sh.lock();
+    loop {
+        if st.stop || st.error.is_some() {
+            return;
+        }
+        let now = sh.now_ms();
+        if let Some(req) = st.planner.poll_flush(now)
+            && !st.in_flight
+        {
+            st = sh.sync_one(st, req);
+            continue;
+        }
+        if sh.hook_interval_ms > 0 && now >= st.next_hook_ms {
+            st.next_hook_ms = now + sh.hook_interval_ms;
+            if let Some(h) = hook.as_mut() {
+                drop(st);
+                let r = h();
+                st = sh.lock();
+                st.stats.hooks += 1;
+                if let Err(e) = r {
+                    st.error.get_or_insert(e);
+                    sh.done.notify_all();
+                }
+                continue;
+            }
+        }
+        let mut wake = st.planner.poll_timeout();
+        if sh.hook_interval_ms > 0 && hook.is_some() {
+            wake = Some(wake.map_or(st.next_hook_ms, |w| w.min(st.next_hook_ms)));
+        }
+        st = match wake {
+            Some(w) => {
+                let d = Duration::from_millis(w.saturating_sub(now).max(1));
+                sh.work
+                    .wait_timeout(st, d)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => sh.work.wait(st).unwrap_or_else(PoisonError::into_inner),
+        };
+    }
+}
+
+/// Splits a write of absolute `[from, to)` in a log of `seg_size` segments
+/// into per-segment ranges.
+pub fn split(
+    log: &LogId,
+    seg_size: u64,
+    from: u64,
+    to: u64,
+) -> Vec<(LogId, SegmentId, Range<u64>)> {
+    let mut out = Vec::new();
+    let mut p = from;
+    while p < to && seg_size > 0 {
+        let seg = p - p % seg_size;
+        let end = to.min(seg + seg_size);
+        out.push((log.clone(), seg, p - seg..end - seg));
+        p = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Layout;
+
+    fn setup(mode: FlushPolicy) -> (tempfile::TempDir, DiskStore, Flusher) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::new(Layout::rocketmq(dir.path()));
+        store.create(&LogId::CommitLog, 0, 1 << 20).unwrap();
+        let f = Flusher::start(
+            store.clone(),
+            FlushSettings {
+                policy: mode,
+                logs: vec![(LogId::CommitLog, 1 << 20)],
+                primary: LogId::CommitLog,
+                hook_interval_ms: 0,
+            },
+            0,
+            None,
+        )
+        .unwrap();
+        (dir, store, f)
+    }
+
+    #[test]
+    fn group_commit_shares_syncs_and_times_out_instead_of_hanging() {
+        let (_d, store, f) = setup(FlushPolicy::ROCKETMQ_SYNC);
+        let end = Mutex::new(0u64);
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        let at = {
+                            let mut e = end.lock().unwrap();
+                            let at = *e;
+                            store.write(&LogId::CommitLog, 0, at, &[7; 100]).unwrap();
+                            *e += 100;
+                            f.note(&split(&LogId::CommitLog, 1 << 20, at, at + 100), at + 100);
+                            at + 100
+                        };
+                        f.wait_durable(at, Duration::from_secs(5)).unwrap();
+                        assert!(f.durable() >= at);
+                    }
+                });
+            }
+        });
+        let st = f.stats();
+        assert_eq!(st.durable, 16 * 20 * 100);
+        assert!(st.syncs < 16 * 20, "writers shared syncs: {st:?}");
+        // Waiting for bytes that never come ends with a timeout, not a hang.
+        let t = Instant::now();
+        let e = f
+            .wait_durable(1 << 30, Duration::from_millis(50))
+            .unwrap_err();
+        assert!(matches!(e, WaitError::Timeout { offset, .. } if offset == 1 << 30));
+        assert!(t.elapsed() >= Duration::from_millis(50) && t.elapsed() < Duration::from_secs(5));
+        f.stop().unwrap();
+    }
+
+    #[test]
+    fn a_failed_sync_latches_and_wakes_every_writer() {
+        let (_d, store, f) = setup(FlushPolicy::ROCKETMQ_SYNC);
+        // A write noted in a segment that does not exist: its sync fails.
+        f.note(&[(LogId::CommitLog, 1 << 20, 0..10)], (1 << 20) + 10);
+        let e = f
+            .wait_durable((1 << 20) + 10, Duration::from_secs(5))
+            .unwrap_err();
+        assert!(
+            matches!(&e, WaitError::Failed(s) if s.kind == rocketlog_core::store::StoreErrorKind::NotFound),
+            "{e}"
+        );
+        // The store itself is latched: nothing is retried or written any more.
+        let e = store.write(&LogId::CommitLog, 0, 0, b"x").unwrap_err();
+        assert_eq!(e.kind, rocketlog_core::store::StoreErrorKind::PreviousIo);
+        assert!(matches!(
+            f.wait_durable(1, Duration::from_secs(1)),
+            Err(WaitError::Failed(_))
+        ));
+        assert!(f.stop().is_err());
+    }
+
+    #[test]
+    fn async_mode_waits_for_the_interval_and_least_pages() {
+        let policy = FlushPolicy {
+            mode: FlushMode::Async,
+            interval_ms: 30,
+            least_pages: 4,
+            thorough_interval_ms: 300,
+        };
+        let (_d, store, f) = setup(policy);
+        store.write(&LogId::CommitLog, 0, 0, &[1; 100]).unwrap();
+        f.note(&split(&LogId::CommitLog, 1 << 20, 0, 100), 100);
+        // One page: not flushed at the interval, only at the thorough interval.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(f.durable(), 0);
+        f.wait_durable(100, Duration::from_secs(5)).unwrap();
+        // Four pages: flushed at the next interval.
+        store
+            .write(&LogId::CommitLog, 0, 100, &[2; 4 * 4096])
+            .unwrap();
+        let t = Instant::now();
+        f.note(
+            &split(&LogId::CommitLog, 1 << 20, 100, 100 + 4 * 4096),
+            100 + 4 * 4096,
+        );
+        f.wait_durable(100 + 4 * 4096, Duration::from_secs(5))
+            .unwrap();
+        assert!(
+            t.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
+        f.stop().unwrap();
+    }
+}
