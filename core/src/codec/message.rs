@@ -631,7 +631,7 @@ pub fn tags_code_of(topic: &[u8], props: &[u8], store_timestamp: i64) -> i64 {
         let max = DEFAULT_DELAY_LEVELS_MS.len() as i32;
         let level = level.min(max);
         if level > 0 {
-            return store_timestamp + DEFAULT_DELAY_LEVELS_MS[(level - 1) as usize];
+            return store_timestamp.wrapping_add(DEFAULT_DELAY_LEVELS_MS[(level - 1) as usize]);
         }
     }
     match properties::get(props, properties::keys::TAGS) {
