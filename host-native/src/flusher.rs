@@ -133,15 +133,10 @@ impl Shared {
         st.stats.written = st.written;
     }
 
-    /// Performs one planned sync with the lock released. Only the bytes that
-    /// were dirty when it was planned are marked clean afterwards: a write that
-    /// lands in the same page during the sync stays dirty.
+    /// Performs one planned sync with the lock released. The planner marks
+    /// clean only what was dirty when it planned `req`: a write that lands in
+    /// the same page during the sync stays dirty.
     fn sync_one(&self, mut st: MutexGuard<'_, State>, req: FlushRequest) -> MutexGuard<'_, State> {
-        let planned_end = st
-            .planner
-            .dirty(&req.log)
-            .and_then(|d| d.iter().find(|(s, _)| *s == req.seg).map(|(_, r)| r.end))
-            .unwrap_or(req.range.end);
         st.in_flight = true;
         drop(st);
         let t = Instant::now();
@@ -154,12 +149,8 @@ impl Shared {
         st.stats.synced_bytes += req.range.end - req.range.start;
         match r {
             Ok(()) => {
-                let done = FlushRequest {
-                    range: req.range.start..planned_end.min(req.range.end).max(req.range.start),
-                    ..req
-                };
                 let now = self.now_ms();
-                st.planner.on_flushed(&done, now);
+                st.planner.on_flushed(&req, now);
                 self.publish(&mut st);
             }
             Err(e) => {

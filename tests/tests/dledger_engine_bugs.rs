@@ -240,7 +240,8 @@ fn b7_follower_position_is_checked_before_writing() {
     let e = EntryParts {
         magic: 1,
         index: 6,
-        term: 3,
+        // A new term: entries without CRCs after CRC'd ones of the same term are refused.
+        term: 4,
         pos: 999, // should be 616
         channel: 0,
         chain_crc: 0,

@@ -85,7 +85,7 @@ impl<T: PageStore> PageStore for Shared<T> {
 
 pub const T0: i64 = 1_700_000_000_000;
 
-pub fn namer() -> Box<dyn FnMut(i64) -> u64> {
+pub fn namer() -> Box<dyn FnMut(i64) -> u64 + Send> {
     // Stand-in for the host's yyyyMMddHHmmssSSS: any increasing function of time.
     Box::new(|ms| 20_260_000_000_000_000 + (ms - T0).max(0) as u64)
 }

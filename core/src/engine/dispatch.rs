@@ -124,8 +124,8 @@ pub struct ConsumeQueue {
 }
 
 impl ConsumeQueue {
-    /// An empty queue.
-    pub(crate) fn new(topic: &str, queue_id: i32, file_size: u64) -> Self {
+    /// An empty queue with files of `file_size` bytes (a multiple of 20).
+    pub fn new(topic: &str, queue_id: i32, file_size: u64) -> Self {
         Self {
             log: SegLog::new(
                 LogId::ConsumeQueue {
@@ -157,6 +157,11 @@ impl ConsumeQueue {
         self.log
             .read_at(store, qo as u64 * CQ_UNIT_SIZE as u64, &mut b)?;
         Ok(CqUnit::decode(&b))
+    }
+
+    /// Makes every unit written so far durable.
+    pub fn sync<S: PageStore>(&mut self, store: &S) -> Result<(), StoreError> {
+        self.log.sync(store)
     }
 
     /// Writes fillers over `[from, to)` (byte offsets, unit aligned).
@@ -218,7 +223,9 @@ pub struct IndexFiles {
 
 /// Names a new index file (`yyyyMMddHHmmssSSS` of the given time, local time
 /// zone); the host supplies it because the core has no clock or time zone.
-pub type IndexNamer = dyn FnMut(i64) -> u64;
+/// `Send`, so an engine holding one can move to (and be shared through a
+/// mutex with) other threads.
+pub type IndexNamer = dyn FnMut(i64) -> u64 + Send;
 
 impl IndexFiles {
     /// No files yet.
@@ -281,7 +288,7 @@ impl IndexFiles {
     }
 
     /// Makes the active file durable.
-    pub(crate) fn sync<S: PageStore>(&mut self, store: &S) -> Result<(), StoreError> {
+    pub fn sync<S: PageStore>(&mut self, store: &S) -> Result<(), StoreError> {
         if self.dirty
             && let Some(&(seg, _)) = self.files.last()
         {
@@ -293,8 +300,8 @@ impl IndexFiles {
 
     /// `IndexService.buildIndex` for one record, skipping its first `skip`
     /// keys (already stored in the previous file when a rebuild starts at a
-    /// record split across two files).
-    pub(crate) fn build<S: PageStore>(
+    /// record split across two files). Returns the number of keys added.
+    pub fn build<S: PageStore>(
         &mut self,
         store: &S,
         rec: &RecordMeta,

@@ -497,9 +497,15 @@ impl<S: PageStore> DLedger<S> {
         if self.cfg.commitlog_mode {
             patch_message(&mut buf[HEADER_LEN..], pos);
         }
-        let (body_crc, chain_crc) = match self.cfg.crc {
-            CrcMode::JavaZeros => (0, 0),
-            CrcMode::Rocketlog => {
+        // Recovery treats missing CRCs after CRC'd entries of the same term
+        // as a torn write, so such an entry gets them even under JavaZeros.
+        let crc = match self.cfg.crc {
+            CrcMode::Rocketlog => true,
+            CrcMode::JavaZeros => self.prev_has_crcs(index, term)?,
+        };
+        let (body_crc, chain_crc) = match crc {
+            false => (0, 0),
+            true => {
                 let b = codec::body_crc(&buf[HEADER_LEN..]);
                 (
                     b,
@@ -621,6 +627,8 @@ impl<S: PageStore> DLedger<S> {
             });
         }
         self.check_index_slot(e.index)?;
+        // Exactly what recovery will check against the entry before it.
+        self.check_after_prev(e)?;
         let pos = self.data.reserve(&self.store, len)?;
         self.encode_and_write(e, pos)
     }
@@ -633,8 +641,60 @@ impl<S: PageStore> DLedger<S> {
             });
         }
         self.check_size(e.encoded_len() as u64)?;
-        let prev = (!self.is_empty() && e.index == self.end + 1).then_some(self.last_chain);
-        self.check_replicated(e, prev)
+        self.check_replicated(e, None)
+    }
+
+    /// Whether the entry before `index` (if stored) is of term `term` and
+    /// carries both CRCs: then recovery requires the entry at `index` to
+    /// carry them too.
+    fn prev_has_crcs(&self, index: i64, term: i64) -> Result<bool, DLedgerError> {
+        if self.is_empty() || index <= self.begin || index - 1 > self.end {
+            return Ok(false);
+        }
+        self.with_entry(index - 1, |v| {
+            v.term == term && v.body_crc != 0 && v.chain_crc != 0
+        })
+    }
+
+    /// Checks a replicated entry against the stored entry before it exactly
+    /// as recovery will: CRCs present after CRC'd entries of the same term,
+    /// and a non-zero `chainCrc` chained from the previous entry's. An entry
+    /// recovery would cut is refused before anything is written.
+    fn check_after_prev(&self, e: &EntryParts<'_>) -> Result<(), DLedgerError> {
+        if self.is_empty() || e.index <= self.begin || e.index - 1 > self.end {
+            return Ok(());
+        }
+        let (term, crcs, chain) = self.with_entry(e.index - 1, |v| {
+            (v.term, v.body_crc != 0 && v.chain_crc != 0, v.chain_crc)
+        })?;
+        let at = u64::try_from(e.pos).unwrap_or(0);
+        if crcs && term == e.term && (e.body_crc == 0 || e.chain_crc == 0) {
+            return Err(DLedgerError::BadEntry(DecodeError::new(
+                at,
+                crate::DecodeErrorKind::BadField {
+                    field: "bodyCrc/chainCrc (0 after CRC'd entries of the same term)",
+                    value: i64::from(if e.body_crc == 0 {
+                        e.body_crc
+                    } else {
+                        e.chain_crc
+                    }),
+                },
+            )));
+        }
+        if e.chain_crc != 0 {
+            let want = codec::chain_crc(chain, e.index, e.term, e.pos, e.body_crc);
+            if want != e.chain_crc {
+                return Err(DLedgerError::BadEntry(DecodeError::new(
+                    at,
+                    crate::DecodeErrorKind::CrcMismatch {
+                        field: "chainCrc",
+                        stored: e.chain_crc.into(),
+                        computed: want.into(),
+                    },
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn encode_and_write(&mut self, e: &EntryParts<'_>, pos: u64) -> Result<Appended, DLedgerError> {
@@ -695,7 +755,8 @@ impl<S: PageStore> DLedger<S> {
             self.cut(epos + len, e.index + 1)?;
             self.end = e.index;
             self.end_term = e.term;
-            self.last_chain = e.chain_crc;
+            // The stored entry stays (Java's equality ignores the CRCs): chain from its CRC.
+            self.last_chain = self.with_entry(e.index, |v| v.chain_crc)?;
         } else {
             let in_place = if self.is_empty() {
                 false
@@ -708,6 +769,9 @@ impl<S: PageStore> DLedger<S> {
                 false
             };
             if in_place {
+                // The entry before `e` survives the cut: `e` must be one
+                // recovery accepts after it.
+                self.check_after_prev(e)?;
                 if e.index == self.begin
                     && let Some(m) = self.marker.as_mut()
                     && m.prev_chain.is_some()

@@ -171,6 +171,11 @@ pub struct FlushRequest {
     pub seg: SegmentId,
     /// Byte range inside the segment, rounded out to pages and clamped to the segment.
     pub range: Range<u64>,
+    /// The bytes that were dirty when the request was planned (inside
+    /// `range`): only these become clean in [`FlushPlanner::on_flushed`]. A
+    /// write that lands in the last page while the sync runs may or may not
+    /// reach the disk with it, so it stays dirty.
+    pub planned: Range<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -360,17 +365,20 @@ impl FlushPlanner {
             log: t.log.clone(),
             seg,
             range: page_floor(r.start)..end,
+            planned: r.clone(),
         })
     }
 
-    /// Reports that `req` was synced successfully at `now_ms`.
+    /// Reports that `req` was synced successfully at `now_ms`. Only what was
+    /// dirty when `req` was planned ([`FlushRequest::planned`]) becomes
+    /// clean; anything written since (even into the same page) stays dirty.
     pub fn on_flushed(&mut self, req: &FlushRequest, now_ms: u64) {
         self.last_now = self.last_now.max(now_ms);
         let Some(i) = self.find(&req.log) else {
             return;
         };
         let t = &mut self.logs[i];
-        t.dirty.clear(req.seg, &req.range);
+        t.dirty.clear(req.seg, &req.planned);
         if t.dirty.is_empty()
             && let Some(d) = t.draining.take()
         {
@@ -457,7 +465,8 @@ mod tests {
             [FlushRequest {
                 log: CL,
                 seg: 0,
-                range: 4096..8192
+                range: 4096..8192,
+                planned: 5000..5100,
             }]
         );
         p.note_write(&CL, 0, 9000..9990);
@@ -513,5 +522,25 @@ mod tests {
         let r = p.poll_flush_all().unwrap();
         p.on_flushed(&r, 11);
         assert!(p.is_clean());
+    }
+
+    #[test]
+    fn a_write_into_the_last_page_during_a_sync_stays_dirty() {
+        let mut p = FlushPlanner::new(FlushPolicy::ROCKETMQ_SYNC);
+        p.track(CL, 1 << 20);
+        p.note_write(&CL, 0, 0..100);
+        let req = p.poll_flush(1).unwrap();
+        // The sync covers the whole first page ...
+        assert_eq!(req.range, 0..4096);
+        // ... but a write lands in that page while it runs.
+        p.note_write(&CL, 0, 100..200);
+        p.on_flushed(&req, 2);
+        assert!(!p.is_clean(), "the later write was counted as durable");
+        assert_eq!(p.dirty_from(&CL), Some(100));
+        let again = p.poll_flush(3).unwrap();
+        assert_eq!(again.planned, 100..200);
+        p.on_flushed(&again, 3);
+        assert!(p.is_clean());
+        assert_eq!(p.dirty_from(&CL), None);
     }
 }

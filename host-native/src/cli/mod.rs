@@ -1,8 +1,9 @@
 //! The `rocketlog` command line, as a function ([`run`]) so tests can call it
 //! in-process; `main.rs` only wires it to the real stdout and stderr.
 //!
-//! Every command is read-only: it never creates, locks, truncates or writes
-//! anything under PATH.
+//! Every command but `append`, `recover` and `convert` is read-only: it
+//! never creates, locks, truncates or writes anything under PATH
+//! (`recover --dry-run` included).
 //!
 //! # Exit codes
 //!
@@ -15,7 +16,7 @@
 //! Writing to a closed pipe (`rocketlog dump ... | head`) stops quietly with 0.
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -27,11 +28,17 @@ use crate::resolve::{Resolved, resolve};
 
 mod bench;
 mod dump;
+mod jsonl_input;
+mod lookup;
 mod progress;
 mod query;
 mod stat;
 mod table;
 mod verify;
+mod write_append;
+mod write_convert;
+mod write_dlcl;
+mod write_recover;
 
 /// Exit codes of the `rocketlog` binary.
 pub mod exit {
@@ -68,6 +75,16 @@ enum Command {
     /// Measure read throughput (dump, verify, crc32) over PATH's main log.
     #[command(hide = true)]
     BenchRead(bench::Args),
+    /// Append records given as JSON lines on stdin (the dump schema).
+    Append(write_append::Args),
+    /// Run recovery (repairing the store) and print the report.
+    Recover(write_recover::Args),
+    /// Copy a store into DLedger commitlog mode, back, or to other file sizes.
+    Convert(write_convert::Args),
+    /// Print one record: by physical offset, by queue position or by DLedger index.
+    Get(lookup::GetArgs),
+    /// Print the messages of one consume queue from a queue offset on.
+    Consume(lookup::ConsumeArgs),
 }
 
 /// Output format of record listings.
@@ -101,6 +118,34 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    run_inner(args, None, stdout, stderr, opts)
+}
+
+/// [`run`] reading `stdin` (for `append`) instead of the process's.
+pub fn run_with_stdin<I, T>(
+    args: I,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run_inner(args, Some(stdin), stdout, stderr, Options::default())
+}
+
+fn run_inner<'a, I, T>(
+    args: I,
+    input: Option<&'a mut dyn Read>,
+    stdout: &'a mut dyn Write,
+    stderr: &'a mut dyn Write,
+    opts: Options,
+) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -121,6 +166,7 @@ where
         out: stdout,
         err: stderr,
         progress: opts.progress,
+        input,
     };
     let result = match cli.command {
         Command::Dump(a) => dump::run(&mut ctx, &a),
@@ -128,6 +174,11 @@ where
         Command::Verify(a) => verify::run(&mut ctx, &a),
         Command::Stat(a) => stat::run(&mut ctx, &a),
         Command::BenchRead(a) => bench::run(&mut ctx, &a),
+        Command::Append(a) => write_append::run(&mut ctx, &a),
+        Command::Recover(a) => write_recover::run(&mut ctx, &a),
+        Command::Convert(a) => write_convert::run(&mut ctx, &a),
+        Command::Get(a) => lookup::get(&mut ctx, &a),
+        Command::Consume(a) => lookup::consume(&mut ctx, &a),
     };
     let flushed = ctx.out.flush();
     match result.and_then(|code| flushed.map(|()| code).map_err(anyhow::Error::from)) {
@@ -153,6 +204,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) out: &'a mut dyn Write,
     pub(crate) err: &'a mut dyn Write,
     pub(crate) progress: bool,
+    /// `append`'s input when not the process's stdin (tests).
+    pub(crate) input: Option<&'a mut dyn Read>,
 }
 
 /// A resolved, opened store.

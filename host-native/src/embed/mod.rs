@@ -10,6 +10,19 @@
 //! thread ([`crate::flusher`]) and a clean thread ([`crate::cleaner`]), and are
 //! `Send + Sync`. Settings carry the reference's names and defaults
 //! ([`RocketMqConfig`], [`DLedgerStoreConfig`]).
+//!
+//! # Synchronous flush is a group commit
+//!
+//! The core engines never sync inside a put. Under `SYNC_FLUSH` (or
+//! [`DLedgerStoreConfig::sync_flush`]) a writer copies its record under the
+//! engine lock, notes the dirty range with the flush thread, releases the
+//! lock and only then waits until the flush thread's durable watermark
+//! passes its record. One `msync` + `fdatasync` therefore covers every
+//! record written while the previous one ran: with many writers, far fewer
+//! syncs than puts (`tests/tests/cli_write_fixes.rs`,
+//! `sync_flush_puts_share_fsyncs`). The flush planner marks clean only the
+//! bytes that were dirty when it planned a sync, so a record landing in the
+//! same page during that sync is never acknowledged by it.
 
 mod config;
 mod dledger;

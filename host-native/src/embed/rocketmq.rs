@@ -21,6 +21,7 @@ use rocketlog_core::checked::Checked;
 use rocketlog_core::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
 use rocketlog_core::codec::message::{self, DecodeOptions, MIN_RECORD_LEN, MessageView, Record};
 use rocketlog_core::engine::commitlog::{Batch, CommitLog, EngineError, Message, PutResult};
+use rocketlog_core::engine::dispatch::IndexNamer;
 use rocketlog_core::engine::expiry::{self, CleanDecision, CleanInputs, SegmentAge};
 use rocketlog_core::engine::recovery::RecoveryReport;
 use rocketlog_core::store::{LogId, MetaFile, PageRead, PageStore, StoreError, StoreErrorKind};
@@ -32,17 +33,6 @@ use crate::flusher::{FlushSettings, FlushStats, Flusher, Hook, split};
 use crate::store::{DiskStore, Layout, StoreLock, os};
 
 type Engine = CommitLog<Checked<DiskStore>>;
-
-/// The engine, movable to the thread that holds the lock.
-struct SendEngine(Engine);
-
-// SAFETY: `CommitLog` is `!Send` only because its index-file namer is a
-// `Box<dyn FnMut(i64) -> u64>` without a `Send` bound (the core's
-// `IndexNamer`). The only namer ever stored here is `os::index_file_name`, a
-// plain function pointer, which is `Send`; every other field (the `Checked`
-// store around an `DiskStore`, maps, vectors) is `Send`. The engine is
-// only ever used by one thread at a time, behind a `Mutex`.
-unsafe impl Send for SendEngine {}
 
 /// A stored message: its commitlog offset and whole record bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +75,7 @@ pub struct RocketMqStats {
 struct Inner {
     cfg: RocketMqConfig,
     store: DiskStore,
-    engine: Arc<Mutex<Option<SendEngine>>>,
+    engine: Arc<Mutex<Option<Engine>>>,
     flusher: Flusher,
     /// Published for lock-free readers (Release after the bytes are written).
     committed_end: AtomicU64,
@@ -146,7 +136,7 @@ fn now() -> i64 {
 }
 
 impl Inner {
-    fn engine(&self) -> MutexGuard<'_, Option<SendEngine>> {
+    fn engine(&self) -> MutexGuard<'_, Option<Engine>> {
         self.engine.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -192,7 +182,7 @@ impl Inner {
         }
         let end = {
             let mut g = self.engine();
-            let e = &mut g.as_mut().ok_or(Error::Closed)?.0;
+            let e = g.as_mut().ok_or(Error::Closed)?;
             let before = e.max_offset();
             let r = f(e)?;
             let end = r.physical_offset + r.size;
@@ -260,17 +250,23 @@ impl RocketMqStore {
     /// `lock`, runs recovery (returning its report), writes the `abort`
     /// marker with this process id, and starts the flush and clean threads.
     pub fn open(root: &Path, cfg: RocketMqConfig) -> Result<(Self, RecoveryReport), Error> {
+        Self::open_with_namer(root, cfg, Box::new(os::index_file_name))
+    }
+
+    /// [`Self::open`] with the function that names new index files (by
+    /// default the local time, `yyyyMMddHHmmssSSS`): `append --replay` hands
+    /// out the names of the store it reproduces.
+    pub fn open_with_namer(
+        root: &Path,
+        cfg: RocketMqConfig,
+        namer: Box<IndexNamer>,
+    ) -> Result<(Self, RecoveryReport), Error> {
         let layout = Layout::rocketmq(root);
         crate::store::create_root(root)?;
         let lock = StoreLock::acquire(&layout.lock_path())?;
         let store = DiskStore::new(layout);
         store.remove_empty_tails()?;
-        let engine = CommitLog::open(
-            Checked::new(store.clone()),
-            cfg.engine(),
-            Box::new(os::index_file_name),
-            now(),
-        )?;
+        let engine = CommitLog::open(Checked::new(store.clone()), cfg.engine(), namer, now())?;
         let report = engine.recovery_report().clone();
         // As Java: the abort marker holds the broker's PID.
         store.write_meta(
@@ -284,13 +280,13 @@ impl RocketMqStore {
             hook_interval_ms: cfg.flush_interval_consume_queue,
         };
         let end = engine.max_offset();
-        let engine = Arc::new(Mutex::new(Some(SendEngine(engine))));
+        let engine = Arc::new(Mutex::new(Some(engine)));
         let for_hook = Arc::clone(&engine);
         let hook: Hook = Box::new(move || {
             let mut g = for_hook.lock().unwrap_or_else(PoisonError::into_inner);
             match g.as_mut() {
                 // Consume queues, index file and checkpoint (FlushConsumeQueueService).
-                Some(e) => e.0.flush().map_err(engine_store_error),
+                Some(e) => e.flush().map_err(engine_store_error),
                 None => Ok(()),
             }
         });
@@ -308,7 +304,7 @@ impl RocketMqStore {
             _lock: lock,
         });
         if let Some(e) = inner.engine().as_ref() {
-            inner.publish(&e.0);
+            inner.publish(e);
         }
         let cleaner = if inner.cfg.clean_resource_interval > 0 {
             let interval = Duration::from_millis(inner.cfg.clean_resource_interval);
@@ -427,7 +423,7 @@ impl RocketMqStore {
     pub fn find_by_key(&self, topic: &str, key: &str) -> Result<Vec<StoredMessage>, Error> {
         let offs = {
             let g = self.inner.engine();
-            g.as_ref().ok_or(Error::Closed)?.0.find_by_key(topic, key)?
+            g.as_ref().ok_or(Error::Closed)?.find_by_key(topic, key)?
         };
         offs.into_iter().map(|o| self.get(o)).collect()
     }
@@ -448,7 +444,7 @@ impl RocketMqStore {
         let mut g = self.inner.engine();
         let e = g.as_mut().ok_or(Error::Closed)?;
         self.inner.flusher.flush_now()?;
-        e.0.flush()?;
+        e.flush()?;
         Ok(())
     }
 
@@ -505,7 +501,7 @@ impl RocketMqStore {
         };
         let r = self.inner.flusher.stop();
         r?;
-        engine.0.shutdown()?;
+        engine.shutdown()?;
         Ok(())
     }
 }
@@ -579,12 +575,12 @@ impl Inner {
             // Nothing may still be waiting to be synced in a file about to go.
             self.flusher.flush_now().map_err(|e| e.to_string())?;
             let size = self.cfg.mapped_file_size_commit_log;
-            let first = e.0.min_offset();
+            let first = e.min_offset();
             let head = first - first % size;
             // Readers must stop trusting the head file before it goes.
             self.min_offset.store(head + size, Ordering::Release);
-            let n = e.0.delete_head_files(1).map_err(|e| e.to_string());
-            self.publish(&e.0);
+            let n = e.delete_head_files(1).map_err(|e| e.to_string());
+            self.publish(e);
             let n = n?;
             if n == 0 {
                 break;
