@@ -582,7 +582,7 @@ pub fn recover<S: PageRead>(store: &S, cfg: &Config) -> Result<Recovered, StoreE
     };
     if let StopReason::Rejected(e) = &summary.stop.reason {
         let seg = files.iter().rev().find(|f| f.id <= end).map(|f| f.id);
-        let at_file_end = seg.is_some_and(|s| end >= s + file_size);
+        let at_file_end = seg.is_some_and(|s| end >= s.saturating_add(file_size));
         if at_file_end {
             summary.stop.reason = StopReason::EndOfFiles;
         } else if !is_zero_header(store, &files, end)? {
