@@ -18,6 +18,10 @@ pub use resolve::{PathForm, Resolved, StoreKind, resolve};
 #[cfg(feature = "cli")]
 pub mod cli;
 
+/// Whole-system benchmarks (`rocketlog bench`).
+#[cfg(feature = "cli")]
+pub mod bench;
+
 // Writing half: read-write page store, flush and clean threads, embedding API.
 pub mod cleaner;
 pub mod embed;

@@ -1,3 +1,6 @@
+//! `rocketlog bench`: the whole-system workloads of [`crate::bench`] on a
+//! temporary store, each beside the limit that bounds it.
+//!
 //! `rocketlog bench-read PATH` (hidden): read throughput of `dump --format
 //! jsonl` to /dev/null, of `verify`, and of crc32fast over the same mapped
 //! bytes, in one run so the numbers are comparable. Measurements only; nothing
@@ -16,6 +19,79 @@ use super::dump::main_log;
 use super::{Ctx, exit, open};
 use crate::resolve::StoreKind;
 use crate::walk;
+
+/// Output format of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BenchFormat {
+    /// Aligned columns.
+    Table,
+    /// One JSON object per workload per line.
+    Json,
+}
+
+/// `bench` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Small sizes (a 1 GiB store, short runs): for CI-like runs.
+    #[arg(long)]
+    quick: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    format: BenchFormat,
+    /// Scratch directory on the disk to measure (created, removed afterwards).
+    /// Default: a new directory under the system temporary directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The peer binary; default `bench/peer/target/release/rocketlog-bench-peer`
+    /// under the current directory, if it exists.
+    #[arg(long)]
+    peer: Option<PathBuf>,
+    /// Do not run the peer even if it is built.
+    #[arg(long)]
+    no_peer: bool,
+    /// Skip the DLedger workloads.
+    #[arg(long)]
+    skip_dledger: bool,
+    /// Also write the sync-flush chart (SVG) here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+pub(crate) fn run_bench(ctx: &mut Ctx<'_>, a: &BenchArgs) -> anyhow::Result<i32> {
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("rocketlog-bench-{}", std::process::id()))
+    });
+    anyhow::ensure!(
+        !dir.exists() || dir.read_dir()?.next().is_none(),
+        "{}: the scratch directory must be new or empty (it is removed afterwards)",
+        dir.display()
+    );
+    let default_peer = PathBuf::from("bench/peer/target/release/rocketlog-bench-peer");
+    let peer = match (&a.peer, a.no_peer) {
+        (_, true) => None,
+        (Some(p), false) => Some(p.clone()),
+        (None, false) => default_peer.is_file().then_some(default_peer),
+    };
+    let cfg = crate::bench::Config {
+        quick: a.quick,
+        dir,
+        peer,
+        skip_dledger: a.skip_dledger,
+    };
+    let err = &mut *ctx.err;
+    let figs = crate::bench::run(&cfg, &mut |step| {
+        let _ = writeln!(err, "rocketlog bench: {step}");
+    })?;
+    let text = match a.format {
+        BenchFormat::Table => crate::bench::table(&figs),
+        BenchFormat::Json => crate::bench::json_lines(&figs),
+    };
+    ctx.out.write_all(text.as_bytes())?;
+    if let Some(p) = &a.svg {
+        std::fs::write(p, crate::bench::svg_sync_chart(&figs))?;
+    }
+    Ok(exit::OK)
+}
 
 /// `bench-read` arguments.
 #[derive(Debug, clap::Args)]

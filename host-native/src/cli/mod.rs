@@ -75,6 +75,9 @@ enum Command {
     /// Measure read throughput (dump, verify, crc32) over PATH's main log.
     #[command(hide = true)]
     BenchRead(bench::Args),
+    /// Measure appends, reads, scans and recovery on a temporary store, each
+    /// beside the machine limit that bounds it (and the peer, if built).
+    Bench(bench::BenchArgs),
     /// Append records given as JSON lines on stdin (the dump schema).
     Append(write_append::Args),
     /// Run recovery (repairing the store) and print the report.
@@ -174,6 +177,7 @@ where
         Command::Verify(a) => verify::run(&mut ctx, &a),
         Command::Stat(a) => stat::run(&mut ctx, &a),
         Command::BenchRead(a) => bench::run(&mut ctx, &a),
+        Command::Bench(a) => bench::run_bench(&mut ctx, &a),
         Command::Append(a) => write_append::run(&mut ctx, &a),
         Command::Recover(a) => write_recover::run(&mut ctx, &a),
         Command::Convert(a) => write_convert::run(&mut ctx, &a),

@@ -99,7 +99,10 @@ pub struct DiskStore(Arc<Disk>);
 
 struct Disk {
     layout: Layout,
-    segs: RwLock<HashMap<(LogId, SegmentId), Arc<Segment>>>,
+    /// Mapped segments by log, then segment: looked up by `&LogId` so the
+    /// hot path (every write and read) never clones a `LogId` (a consume
+    /// queue's carries its topic `String`).
+    segs: RwLock<HashMap<LogId, HashMap<SegmentId, Arc<Segment>>>>,
     latched: Mutex<Option<StoreError>>,
 }
 
@@ -165,12 +168,12 @@ impl Disk {
     }
 
     fn segment(&self, log: &LogId, seg: SegmentId) -> Result<Arc<Segment>, StoreError> {
-        let key = (log.clone(), seg);
         if let Some(s) = self
             .segs
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
+            .get(log)
+            .and_then(|m| m.get(&seg))
         {
             return Ok(Arc::clone(s));
         }
@@ -184,7 +187,7 @@ impl Disk {
         };
         let s = Arc::new(map(file, path)?);
         let mut segs = self.segs.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = segs.get(&key) {
+        if let Some(c) = segs.get(log).and_then(|m| m.get(&seg)) {
             return Ok(Arc::clone(c));
         }
         // `remove` unlinks under this lock: if the file went away after we
@@ -192,7 +195,9 @@ impl Disk {
         if !s.path.exists() {
             return Err(StoreError::not_found(log, seg));
         }
-        segs.insert(key, Arc::clone(&s));
+        segs.entry(log.clone())
+            .or_default()
+            .insert(seg, Arc::clone(&s));
         Ok(s)
     }
 
@@ -449,7 +454,9 @@ impl PageStore for Disk {
             self.segs
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert((log.clone(), seg), s);
+                .entry(log.clone())
+                .or_default()
+                .insert(seg, s);
             Ok(())
         })
     }
@@ -484,7 +491,9 @@ impl PageStore for Disk {
             // Views already lent keep their mapping alive through their Arc.
             // Unlink under the cache lock (see `segment`).
             let mut segs = self.segs.write().unwrap_or_else(PoisonError::into_inner);
-            segs.remove(&(log.clone(), seg));
+            if let Some(m) = segs.get_mut(log) {
+                m.remove(&seg);
+            }
             fs::remove_file(&path).map_err(|e| {
                 if e.kind() == io::ErrorKind::NotFound {
                     StoreError::not_found(log, seg)

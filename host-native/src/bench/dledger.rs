@@ -1,0 +1,131 @@
+//! The same append, read and recovery workloads on [`DLedgerStore`].
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::limits::Limits;
+use super::rocketmq::{Rng, read_figure, sync_figure};
+use super::run::{self, Bound, Outcome};
+use super::{Config, Figure, fresh};
+use crate::embed::{DLedgerStore, DLedgerStoreConfig};
+
+fn store_cfg(root: &Path, sync: bool) -> DLedgerStoreConfig {
+    DLedgerStoreConfig {
+        sync_flush: sync,
+        // No clean thread: nothing expires during a run.
+        clean_interval: 0,
+        ..DLedgerStoreConfig::new(root, "n0")
+    }
+}
+
+fn append(store: &DLedgerStore, body: &[u8]) -> anyhow::Result<Option<u64>> {
+    Ok(Some(u64::from(store.append(body)?.size)))
+}
+
+fn append_figure(name: String, o: &Outcome, writers: usize, lim: &Limits) -> Figure {
+    let rec = o.bytes as f64 / o.ops.max(1) as f64;
+    let mut f = Figure::rate(name, o.ops_per_sec(), "msgs/s").rate_limit(
+        lim.memcpy_warm / rec,
+        "memcpy of the entries into a warm mapping",
+    );
+    f.mb_s = Some(o.mb_per_sec());
+    f.latency = Some(o.lat);
+    f.writers = Some(writers);
+    f
+}
+
+/// Runs every DLedger workload, appending figures to `figs`.
+pub(super) fn run(
+    cfg: &Config,
+    dir: &Path,
+    lim: &Limits,
+    figs: &mut Vec<Figure>,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    let kib = vec![0x42u8; 1024];
+    let small = vec![0x42u8; 100];
+    for (body, label) in [(&kib, "1KiB"), (&small, "100B")] {
+        for writers in [1usize, 4] {
+            progress(&format!(
+                "dledger: append async {label} {writers} writer(s)"
+            ));
+            let root = fresh(dir, "dl-async")?;
+            let (store, _) = DLedgerStore::open(store_cfg(&root, false))?;
+            let per = cfg.async_msgs() / writers as u64;
+            let o = run::writers(writers, Bound::Count(per), |_, _| append(&store, body))?;
+            store.close()?;
+            figs.push(append_figure(
+                format!("dledger/append/async/{label}/{writers}w"),
+                &o,
+                writers,
+                lim,
+            ));
+        }
+    }
+    for writers in [1usize, 16, 64] {
+        progress(&format!("dledger: append sync 1KiB {writers} writer(s)"));
+        let root = fresh(dir, "dl-sync")?;
+        let (store, _) = DLedgerStore::open(store_cfg(&root, true))?;
+        let o = run::writers(writers, Bound::For(cfg.sync_run()), |_, _| {
+            append(&store, &kib)
+        })?;
+        let syncs = store.stats().flush.syncs;
+        store.close()?;
+        figs.push(sync_figure(
+            format!("dledger/append/sync/1KiB/{writers}w"),
+            &o,
+            writers,
+            lim,
+            syncs,
+        ));
+    }
+
+    let target = cfg.store_bytes();
+    progress(&format!("dledger: fill a {} MiB store", target >> 20));
+    let root = fresh(dir, "dl-store")?;
+    let (store, _) = DLedgerStore::open(store_cfg(&root, false))?;
+    let end = AtomicU64::new(0);
+    let o = run::writers(1, Bound::UntilDone, |_, _| {
+        if end.load(Ordering::Relaxed) >= target {
+            return Ok(None);
+        }
+        let a = store.append(&kib)?;
+        end.store(a.pos + u64::from(a.size), Ordering::Relaxed);
+        Ok(Some(u64::from(a.size)))
+    })?;
+    let mut fill = append_figure("dledger/append/async/1KiB/1w/fill".into(), &o, 1, lim);
+    fill.note = format!("{} MiB store", o.bytes >> 20);
+    figs.push(fill);
+    let entries = o.ops;
+
+    progress("dledger: random reads by index");
+    let mut rng = Rng(0x5EED);
+    let idx: Vec<i64> = (0..20_000).map(|_| rng.below(entries) as i64).collect();
+    let o = run::writers(1, Bound::Count(cfg.reads() as u64), |_, i| {
+        let b = store.get(idx[i as usize % idx.len()])?;
+        Ok(Some(b.len() as u64))
+    })?;
+    figs.push(read_figure("dledger/get/by-index", &o, 1024.0 + 48.0, lim));
+    store.close()?;
+
+    progress("dledger: recovery");
+    let t = Instant::now();
+    let (store, rep) = DLedgerStore::open(store_cfg(&root, false))?;
+    let secs = t.elapsed().as_secs_f64();
+    store.close()?;
+    let checked = rep.valid_end.saturating_sub(rep.scan_start);
+    let mut f = Figure::rate("dledger/recovery/reopen", secs, "s").time_limit(
+        checked as f64 / lim.crc32,
+        "crc32fast over the bytes recovery checked",
+    );
+    f.note = format!(
+        "{} MiB checked, {} entries, {} body CRCs",
+        checked >> 20,
+        rep.entries,
+        rep.crcs_checked
+    );
+    figs.push(f);
+    std::fs::remove_dir_all(&root)?;
+    Ok(())
+}
