@@ -54,3 +54,6 @@ node tests/js/e2e.mjs
 
 step "Python plugin host"
 .venv/bin/python examples/python/test_decode.py
+
+step "fuzz smoke (every cargo-fuzz target, bounded; crashers are replayed by cargo test above)"
+bash scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
