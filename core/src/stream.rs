@@ -566,6 +566,12 @@ pub enum StreamErrorKind {
         /// The declared size.
         size: u64,
     },
+    /// The file would end past the largest offset, `i64::MAX` (offsets are
+    /// Java longs): its base (a name near `u64::MAX`) plus its size overflows.
+    OffsetOverflow {
+        /// The declared size.
+        size: u64,
+    },
 }
 
 impl fmt::Display for StreamError {
@@ -598,6 +604,13 @@ impl fmt::Display for StreamError {
                 "more bytes than the declared size {size} were pushed for the file at offset {}",
                 self.offset
             ),
+            StreamErrorKind::OffsetOverflow { size } => write!(
+                f,
+                "file at offset {} with {size} bytes would end past the largest offset {} \
+                 (offsets are Java longs)",
+                self.offset,
+                i64::MAX
+            ),
         }
     }
 }
@@ -611,6 +624,7 @@ impl StreamErrorKind {
             Self::FileOrder { .. } => "file-order",
             Self::NoFile => "no-file",
             Self::TooManyBytes { .. } => "too-many-bytes",
+            Self::OffsetOverflow { .. } => "offset-overflow",
         }
     }
 }
@@ -994,12 +1008,23 @@ impl Decoder {
         self.carry.len()
     }
 
-    /// Starts the next file. Files must come in increasing offset order.
+    /// Starts the next file. Files must come in increasing offset order and
+    /// end at or below `i64::MAX` (so no `base + position` sum can overflow).
     pub fn begin_file(&mut self, spec: FileSpec) -> Result<(), StreamError> {
         if self.file.is_some() {
             return Err(StreamError {
                 offset: spec.base,
                 kind: StreamErrorKind::NoFile,
+            });
+        }
+        if spec
+            .base
+            .checked_add(spec.size)
+            .is_none_or(|end| end > i64::MAX as u64)
+        {
+            return Err(StreamError {
+                offset: spec.base,
+                kind: StreamErrorKind::OffsetOverflow { size: spec.size },
             });
         }
         let same_group = self.prev.as_ref().is_some_and(|(_, q)| *q == spec.queue);
@@ -1245,8 +1270,12 @@ impl Decoder {
             let Some(b) = buf.get(rel..).filter(|b| !b.is_empty()) else {
                 return Outcome::Exhausted;
             };
-            let remaining = f.spec.size - f.pos;
-            let b = &b[..b.len().min(remaining as usize)];
+            // At most the file's rest, and at most `max_record_len`: a longer
+            // record then asks for more (`Step::Need`) and is refused below,
+            // exactly as when it straddles two chunks, so the limit and the
+            // output do not depend on the chunking.
+            let limit = (f.spec.size - f.pos).min(self.opts.max_record_len);
+            let b = &b[..b.len().min(usize::try_from(limit).unwrap_or(usize::MAX))];
             match self.step(b, sink) {
                 Step::Advance(n) => {
                     if let Some(f) = self.file.as_mut() {
@@ -2272,6 +2301,113 @@ mod tests {
         magic[at + 4] = 0x11;
         let s = decode_one(&magic, 4096);
         assert_eq!(problem_kind_name(&s.problems[0]), "bad-magic");
+    }
+
+    /// Problems (kind, offset, message) and record offsets of `bytes` fed in
+    /// `chunk`-byte pieces with `max_record_len` set to `max`.
+    fn limited(bytes: &[u8], chunk: usize, max: u64) -> (Vec<(String, u64)>, Vec<u64>) {
+        let mut dec = Decoder::new(Options {
+            max_record_len: max,
+            ..Options::default()
+        });
+        dec.begin_file(FileSpec {
+            base: 0,
+            size: bytes.len() as u64,
+            queue: None,
+        })
+        .unwrap();
+        let mut recs = Vec::new();
+        let mut sink = |e: Event<'_>| {
+            if let Event::Record(r) = e {
+                recs.push(r.offset);
+            }
+        };
+        for c in bytes.chunks(chunk) {
+            dec.push(c, &mut sink).unwrap();
+        }
+        dec.end_file(&mut sink).unwrap();
+        let s = dec.finish();
+        let problems = s
+            .problems
+            .iter()
+            .map(|p| (alloc::format!("{p}"), p.offset))
+            .collect();
+        (problems, recs)
+    }
+
+    #[test]
+    fn record_limit_does_not_depend_on_chunking() {
+        // Small records first, so the big one starts past the detection
+        // head and can lie inside one chunk.
+        let mut file = Vec::new();
+        let mut starts = Vec::new();
+        while file.len() <= DETECT_LEN {
+            starts.push(file.len() as u64);
+            file.extend_from_slice(&commitlog_record(file.len() as i64, b"small"));
+        }
+        let at = file.len() as u64;
+        let big = commitlog_record(at as i64, &[7u8; 600]);
+        file.extend_from_slice(&big);
+        file.resize(4096, 0);
+        let max = 512;
+        assert!(big.len() as u64 > max);
+        // Whole, in one chunk holding the big record, and in small pieces: the
+        // big record is refused where it starts, the small ones kept.
+        for chunk in [file.len(), 1024, 100, 7, 1] {
+            let (problems, recs) = limited(&file, chunk, max);
+            assert_eq!(recs, starts, "chunk {chunk}");
+            assert_eq!(problems.len(), 1, "chunk {chunk}: {problems:?}");
+            assert_eq!(problems[0].1, at, "chunk {chunk}");
+            assert!(
+                problems[0].0.contains("out of range [0, 512]"),
+                "chunk {chunk}: {}",
+                problems[0].0
+            );
+        }
+        // At the limit it is kept.
+        let (problems, recs) = limited(&file, file.len(), big.len() as u64);
+        assert_eq!((problems.len(), recs.len()), (0, starts.len() + 1));
+    }
+
+    #[test]
+    fn file_ending_past_the_largest_offset_is_refused() {
+        let top = i64::MAX as u64;
+        for (base, size) in [(u64::MAX - 10, 100), (top - 99, 100), (top, 1)] {
+            let mut dec = Decoder::new(Options::default());
+            let e = dec
+                .begin_file(FileSpec {
+                    base,
+                    size,
+                    queue: None,
+                })
+                .unwrap_err();
+            assert_eq!(e.kind, StreamErrorKind::OffsetOverflow { size });
+            assert_eq!(e.offset, base);
+            assert!(alloc::format!("{e}").contains("largest offset"));
+            // Nothing was opened.
+            assert_eq!(
+                dec.end_file(&mut |_: Event<'_>| {}).unwrap_err().kind,
+                StreamErrorKind::NoFile
+            );
+        }
+        // Ending exactly at i64::MAX is fine.
+        let r = commitlog_record((top - 4096) as i64, b"x");
+        let mut file = r.clone();
+        file.resize(4096, 0);
+        let s = decode_files(
+            [(
+                FileSpec {
+                    base: top - 4096,
+                    size: 4096,
+                    queue: None,
+                },
+                &file[..],
+            )],
+            Options::default(),
+            &mut |_: Event<'_>| {},
+        )
+        .unwrap();
+        assert_eq!((s.messages, s.problems.len()), (1, 0));
     }
 
     #[test]

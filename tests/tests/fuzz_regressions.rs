@@ -4,7 +4,8 @@
 //! normal `cargo test` on stable.
 //!
 //! Files named `open-*` are findings whose fix is not in yet: the per-target
-//! replay skips them and each has its own `#[ignore]`d test naming the bug.
+//! replay skips them (give each its own `#[ignore]`d test naming the bug,
+//! calling the harness directly, until it is fixed and renamed).
 //!
 //! The fixture stores themselves are also run through the store harnesses
 //! (encoded the way `scripts/fuzz-smoke.sh` seeds the corpora): real
@@ -90,65 +91,70 @@ fn recover_engine_crashers() {
 }
 
 // ---------------------------------------------------------------------------
-// Open findings (fix not in yet): each replays its `open-*` file strictly
+// Fixed findings, by name (the per-target replays above cover them too; these
+// fail loudly if a file is renamed or lost)
 // ---------------------------------------------------------------------------
 
-fn replay_open(target: &str, name: &str, f: fn(&[u8], bool)) {
-    let path = crashers(target).join(name);
-    let data = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    f(&data, true);
-}
-
-/// A commitlog record with QUEUEOFFSET `i64::MAX`: recovery re-dispatches it
-/// and `ConsumeQueue::put` (core/src/engine/dispatch.rs:187) computes
-/// `qo as u64 * 20`, an overflow panic (also `engine/recovery.rs:529`).
-#[test]
-#[ignore = "open: engine/dispatch.rs:187 ConsumeQueue::put trusts the record's QUEUEOFFSET (overflow panic)"]
-fn engine_recovery_queue_offset_overflow() {
-    replay_open(
+/// Findings that were once open, with the bug each one caught.
+const FIXED: &[(&str, &str, &str)] = &[
+    (
         "recover_engine",
-        "open-cq-queue-offset-overflow",
-        harness::recover_engine_with,
-    );
-}
-
-/// Two records with QUEUEOFFSET 0 and 2^40: recovery fills the gap with
-/// filler units (`ConsumeQueue::fill`, engine/dispatch.rs:163) without bound;
-/// the harness's store stops it at 64 MiB of new segments.
-#[test]
-#[ignore = "open: engine/dispatch.rs ConsumeQueue::put/fill fills a hostile queue-offset gap without bound"]
-fn engine_recovery_queue_offset_gap_is_bounded() {
-    replay_open(
+        "cq-queue-offset-overflow",
+        "a record with QUEUEOFFSET i64::MAX: `qo as u64 * 20` overflowed in ConsumeQueue::put",
+    ),
+    (
         "recover_engine",
-        "open-cq-queue-offset-huge-gap",
-        harness::recover_engine_with,
-    );
+        "cq-queue-offset-huge-gap",
+        "queue offsets 0 then 2^40: the gap was filled with filler units without bound",
+    ),
+    (
+        "stream_decode",
+        "stream-record-limit-chunking",
+        "max_record_len was applied only to records straddling two chunks",
+    ),
+    (
+        "stream_decode",
+        "stream-base-overflow",
+        "a file named near u64::MAX: base + size overflowed in Decoder::end_file",
+    ),
+];
+
+#[test]
+fn fixed_findings_replay_cleanly() {
+    for (target, name, bug) in FIXED {
+        let path = crashers(target).join(name);
+        assert!(path.is_file(), "{} is missing ({bug})", path.display());
+        run_file(target, &path);
+    }
 }
 
-/// A 5048-byte DLedger entry with `max_record_len` 4096: fed whole it is
-/// decoded, fed in chunks it is `SizeOutOfRange` (core/src/stream.rs: the
-/// limit is only checked on the carry path, `Step::Need`).
+/// The RocketMQ scan skips (and reports) a file that would end past
+/// `i64::MAX`, so its later `id + position` sums cannot overflow.
 #[test]
-#[ignore = "open: stream.rs applies max_record_len only to records that straddle chunks"]
-fn stream_record_limit_ignores_chunking() {
-    replay_open(
-        "stream_decode",
-        "open-stream-record-limit-chunking",
-        harness::stream_decode_with,
-    );
-}
+fn scan_skips_files_ending_past_the_largest_offset() {
+    use rocketlog_core::mem::MemStore;
+    use rocketlog_core::scan::rocketmq::load_files;
+    use rocketlog_core::store::LogId;
 
-/// A commitlog file named `u64::MAX - 10`: `Decoder::end_file` computes
-/// `f.spec.base + f.spec.size` unchecked (core/src/stream.rs:1709), an
-/// overflow panic.
-#[test]
-#[ignore = "open: stream.rs:1709 Decoder::end_file adds base + size unchecked"]
-fn stream_file_base_overflow() {
-    replay_open(
-        "stream_decode",
-        "open-stream-base-overflow",
-        harness::stream_decode_with,
-    );
+    let store = MemStore::new();
+    let top = i64::MAX as u64;
+    let hostile = [u64::MAX - 10, top - 99, top];
+    for id in [0, top - 100].into_iter().chain(hostile) {
+        store.insert_segment(LogId::CommitLog, id, vec![0; 100]);
+    }
+    let mut problems = Vec::new();
+    let (files, _) = load_files(&store, &LogId::CommitLog, Some(100), &mut problems).unwrap();
+    let kept: Vec<u64> = files.iter().map(|f| f.id).collect();
+    assert_eq!(kept, [0, top - 100]);
+    let mut skipped: Vec<u64> = problems
+        .iter()
+        .filter(|p| p.to_string().contains("past the largest offset"))
+        .map(|p| p.offset)
+        .collect();
+    skipped.sort();
+    let mut want = hostile.to_vec();
+    want.sort();
+    assert_eq!(skipped, want, "{problems:?}");
 }
 
 // ---------------------------------------------------------------------------

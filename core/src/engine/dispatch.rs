@@ -10,8 +10,10 @@
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
+use core::fmt;
 
 use super::commitlog::seglog::SegLog;
+use super::commitlog::{EngineError, MAX_QUEUE_OFFSET};
 use crate::be;
 use crate::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
 use crate::codec::index_file::{
@@ -99,6 +101,69 @@ impl RecordMeta {
     }
 }
 
+/// Byte position of queue offset `qo` in its consume queue, if it has one
+/// (`0..=MAX_QUEUE_OFFSET`; a record's QUEUEOFFSET is an untrusted field).
+pub(crate) fn unit_pos(qo: i64) -> Option<u64> {
+    if (0..=MAX_QUEUE_OFFSET).contains(&qo) {
+        u64::try_from(qo).ok()?.checked_mul(CQ_UNIT_SIZE as u64)
+    } else {
+        None
+    }
+}
+
+/// Why [`ConsumeQueue::put`] wrote nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitPutError {
+    /// The page store failed.
+    Store(StoreError),
+    /// The record's QUEUEOFFSET has no place in the queue.
+    QueueOffset {
+        /// The consume queue.
+        log: LogId,
+        /// The QUEUEOFFSET given.
+        given: i64,
+        /// The queue's next offset.
+        next: i64,
+        /// Why it cannot be placed.
+        why: &'static str,
+    },
+}
+
+impl fmt::Display for UnitPutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "{e}"),
+            Self::QueueOffset {
+                log,
+                given,
+                next,
+                why,
+            } => write!(f, "{log}: queue offset {given} {why} (next offset {next})"),
+        }
+    }
+}
+
+impl core::error::Error for UnitPutError {}
+
+impl From<StoreError> for UnitPutError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<UnitPutError> for EngineError {
+    fn from(e: UnitPutError) -> Self {
+        match e {
+            UnitPutError::Store(e) => Self::Store(e),
+            UnitPutError::QueueOffset { given, next, .. } => Self::ReplayMismatch {
+                field: "queueOffset",
+                expected: next,
+                given,
+            },
+        }
+    }
+}
+
 /// Result of [`ConsumeQueue::put`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitPut {
@@ -153,9 +218,11 @@ impl ConsumeQueue {
         if qo < self.min_offset() || qo >= self.max_offset() {
             return Ok(None);
         }
+        let Some(abs) = unit_pos(qo) else {
+            return Ok(None);
+        };
         let mut b = [0u8; CQ_UNIT_SIZE];
-        self.log
-            .read_at(store, qo as u64 * CQ_UNIT_SIZE as u64, &mut b)?;
+        self.log.read_at(store, abs, &mut b)?;
         Ok(CqUnit::decode(&b))
     }
 
@@ -183,15 +250,36 @@ impl ConsumeQueue {
     /// its first file pre-filled with fillers up to `qo` (`fillPreBlank`); a gap
     /// in a queue that has files is filled with fillers too (the reference only
     /// logs it and then writes at the wrong position).
+    ///
+    /// `qo` comes from a record, so nothing is sized by it: it must lie in
+    /// `0..=MAX_QUEUE_OFFSET`, not below the first stored unit, and at most
+    /// one file past the current end (so at most one file of fillers is
+    /// written); otherwise [`UnitPutError::QueueOffset`] and nothing changes.
     pub fn put<S: PageStore>(
         &mut self,
         store: &S,
         qo: i64,
         unit: CqUnit,
-    ) -> Result<UnitPut, StoreError> {
-        let abs = qo as u64 * CQ_UNIT_SIZE as u64;
+    ) -> Result<UnitPut, UnitPutError> {
+        let refuse = |why| UnitPutError::QueueOffset {
+            log: self.log.log.clone(),
+            given: qo,
+            next: self.max_offset(),
+            why,
+        };
+        let Some(abs) = unit_pos(qo) else {
+            return Err(refuse("is negative or beyond any consume-queue position"));
+        };
+        let fresh = self.log.segs.is_empty() && self.log.end == 0;
+        if !fresh && abs < self.log.min() {
+            return Err(refuse("lies below the first stored unit"));
+        }
+        if !fresh && abs - self.log.end.min(abs) > self.log.file_size {
+            // Filling this gap would write fillers sized by the record's field.
+            return Err(refuse("jumps more than one consume-queue file ahead"));
+        }
         let mut out = UnitPut::Appended;
-        if self.log.segs.is_empty() && abs > 0 && self.log.end == 0 {
+        if fresh && abs > 0 {
             let first = abs - abs % self.log.file_size;
             self.log.end = first;
             self.log.synced = first;
@@ -546,4 +634,110 @@ pub fn entries<S: PageStore>(
         out.push(read_entry(store, g, seg, i)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::MemStore;
+    use crate::store::PageRead;
+
+    const FILE: u64 = 5 * CQ_UNIT_SIZE as u64;
+
+    fn unit(phy: i64) -> CqUnit {
+        CqUnit {
+            physical_offset: phy,
+            size: 100,
+            tags_code: 0,
+        }
+    }
+
+    fn refused(r: Result<UnitPut, UnitPutError>) -> (i64, i64, &'static str) {
+        match r {
+            Err(UnitPutError::QueueOffset {
+                given, next, why, ..
+            }) => (given, next, why),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn segs(s: &MemStore) -> Vec<SegmentId> {
+        let log = LogId::ConsumeQueue {
+            topic: "T".to_string(),
+            queue_id: 0,
+        };
+        s.segments(&log).unwrap().iter().map(|i| i.id).collect()
+    }
+
+    #[test]
+    fn queue_offsets_without_a_position_are_refused() {
+        let s = MemStore::new();
+        let mut q = ConsumeQueue::new("T", 0, FILE);
+        for qo in [-1, i64::MIN, i64::MAX, MAX_QUEUE_OFFSET + 1] {
+            let (given, next, why) = refused(q.put(&s, qo, unit(0)));
+            assert_eq!((given, next), (qo, 0));
+            assert!(why.contains("negative or beyond"), "{why}");
+        }
+        assert!(segs(&s).is_empty(), "a refusal wrote something");
+        // The last position there is: `fillPreBlank` writes one file at most.
+        assert_eq!(
+            q.put(&s, MAX_QUEUE_OFFSET, unit(0)).unwrap(),
+            UnitPut::AfterPreBlank {
+                fillers: (MAX_QUEUE_OFFSET % 5) as u64
+            }
+        );
+        assert_eq!(segs(&s).len(), 1);
+        assert_eq!(q.max_offset(), MAX_QUEUE_OFFSET + 1);
+        assert_eq!(q.unit(&s, MAX_QUEUE_OFFSET).unwrap(), Some(unit(0)));
+        assert_eq!(q.unit(&s, i64::MAX).unwrap(), None);
+        assert_eq!(q.unit(&s, -1).unwrap(), None);
+    }
+
+    #[test]
+    fn gaps_are_filled_up_to_one_file() {
+        let s = MemStore::new();
+        let mut q = ConsumeQueue::new("T", 0, FILE);
+        assert_eq!(q.put(&s, 0, unit(0)).unwrap(), UnitPut::Appended);
+        // 2^40: filling up to it would write ~22 TB of fillers.
+        let (given, next, why) = refused(q.put(&s, 1 << 40, unit(100)));
+        assert_eq!((given, next), (1 << 40, 1));
+        assert!(why.contains("more than one consume-queue file"), "{why}");
+        // One file past the end is the most a gap may take.
+        let (_, _, why) = refused(q.put(&s, 1 + 5 + 1, unit(100)));
+        assert!(why.contains("more than one"), "{why}");
+        assert_eq!(segs(&s), [0]);
+        assert_eq!(
+            q.put(&s, 1 + 5, unit(100)).unwrap(),
+            UnitPut::AfterGap { fillers: 5 }
+        );
+        assert_eq!(segs(&s), [0, FILE]);
+        assert_eq!(q.unit(&s, 3).unwrap(), Some(CqUnit::FILLER));
+        assert_eq!(q.unit(&s, 6).unwrap(), Some(unit(100)));
+        assert_eq!(q.max_offset(), 7);
+    }
+
+    #[test]
+    fn units_below_the_first_file_are_refused() {
+        let s = MemStore::new();
+        let mut q = ConsumeQueue::new("T", 0, FILE);
+        assert_eq!(
+            q.put(&s, 12, unit(0)).unwrap(),
+            UnitPut::AfterPreBlank { fillers: 2 }
+        );
+        assert_eq!(q.min_offset(), 10);
+        let (given, next, why) = refused(q.put(&s, 3, unit(0)));
+        assert_eq!((given, next), (3, 13));
+        assert!(why.contains("below the first"), "{why}");
+        assert_eq!(segs(&s), [2 * FILE]);
+        // The refusal converts to an engine error naming the field.
+        let e = EngineError::from(q.put(&s, -5, unit(0)).unwrap_err());
+        assert_eq!(
+            e,
+            EngineError::ReplayMismatch {
+                field: "queueOffset",
+                expected: 13,
+                given: -5
+            }
+        );
+    }
 }

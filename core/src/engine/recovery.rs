@@ -30,7 +30,9 @@ use core::fmt;
 
 use super::commitlog::seglog::SegLog;
 use super::commitlog::{CommitLog, EngineError};
-use super::dispatch::{ConsumeQueue, IndexFiles, RecordMeta, trailing_keys_of_last};
+use super::dispatch::{
+    ConsumeQueue, IndexFiles, RecordMeta, UnitPut, UnitPutError, trailing_keys_of_last, unit_pos,
+};
 use crate::codec::checkpoint::StoreCheckpoint;
 use crate::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
 use crate::codec::message::{self, DecodeOptions, Record};
@@ -552,44 +554,42 @@ impl<S: PageStore> CommitLog<S> {
             .or_insert_with(|| ConsumeQueue::new(&meta.topic, meta.queue_id, cq_size));
         let qo = meta.queue_offset;
         self.last_dispatch_ts = meta.store_timestamp;
-        if qo > super::commitlog::MAX_QUEUE_OFFSET {
-            rep.notes.push(alloc::format!(
-                "record at {} has queue offset {qo}, beyond any consume-queue position; not dispatched",
-                meta.offset
-            ));
-            return Ok(());
-        }
         let has_files = !q.log.segs.is_empty();
         if has_files && qo < q.min_offset() {
             // Its unit was in a consume-queue file already cleaned away.
             return Ok(());
         }
-        if has_files && qo < q.max_offset() {
+        if has_files
+            && qo < q.max_offset()
+            && let Some(abs) = unit_pos(qo)
+        {
             rep.queue_units_checked += 1;
             if q.unit(&self.store, qo)? == Some(meta.unit()) {
                 seen.insert(key, qo);
                 return Ok(());
             }
             rep.queue_units_mismatched += 1;
-            q.log.end = qo as u64 * CQ_UNIT_SIZE as u64;
+            q.log.end = abs;
             q.log.synced = q.log.synced.min(q.log.end);
         }
-        let units_per_file = (cq_size / CQ_UNIT_SIZE as u64) as i64;
-        if has_files && qo > q.max_offset() + units_per_file {
-            // Filling a jump this large would write fillers sized by a stored
-            // field; the reference would also not put the unit at `qo`.
-            rep.notes.push(alloc::format!(
-                "{}: record at {} has queue offset {qo}, far past {}; not dispatched",
-                q.log.log,
-                meta.offset,
-                q.max_offset()
-            ));
-            return Ok(());
-        }
-        match q.put(&self.store, qo, meta.unit())? {
-            super::dispatch::UnitPut::Appended => {}
-            super::dispatch::UnitPut::AfterPreBlank { fillers } => rep.queue_fillers += fillers,
-            super::dispatch::UnitPut::AfterGap { fillers } => {
+        // `put` refuses a queue offset that is out of range or jumps more than
+        // one file past the queue's end (the fillers would be sized by a
+        // stored field; the reference would not put the unit at `qo` either).
+        let put = match q.put(&self.store, qo, meta.unit()) {
+            Ok(put) => put,
+            Err(UnitPutError::Store(e)) => return Err(e.into()),
+            Err(e @ UnitPutError::QueueOffset { .. }) => {
+                rep.notes.push(alloc::format!(
+                    "record at {}: {e}; not dispatched",
+                    meta.offset
+                ));
+                return Ok(());
+            }
+        };
+        match put {
+            UnitPut::Appended => {}
+            UnitPut::AfterPreBlank { fillers } => rep.queue_fillers += fillers,
+            UnitPut::AfterGap { fillers } => {
                 rep.queue_fillers += fillers;
                 rep.notes.push(alloc::format!(
                     "{}: queue offsets jump to {qo}; {fillers} fillers written",
@@ -612,7 +612,8 @@ impl<S: PageStore> CommitLog<S> {
         for (key, q) in self.queues.iter_mut() {
             let scan = scans.get(key);
             let mut fin = match seen.get(key) {
-                Some(&qo) => (qo as u64 + 1) * CQ_UNIT_SIZE as u64,
+                // Only dispatched (or matching) units are in `seen`: in range.
+                Some(&qo) => unit_pos(qo).map_or(q.log.end, |p| p + CQ_UNIT_SIZE as u64),
                 None => q.log.end,
             };
             if seen.get(key).is_none() {
@@ -792,4 +793,90 @@ pub fn check_commitlog<R: PageRead>(
         }
     }
     Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::message::{Host, MessageParts};
+    use crate::engine::commitlog::CommitLogConfig;
+    use crate::mem::MemStore;
+    use alloc::boxed::Box;
+    use alloc::vec;
+
+    /// A commitlog file holding one `TopicA`/0 record per queue offset.
+    fn commitlog(file_size: u64, queue_offsets: &[i64]) -> (Vec<u8>, Vec<u64>) {
+        let mut file = Vec::new();
+        let mut at = Vec::new();
+        for &qo in queue_offsets {
+            let p = MessageParts {
+                v2: None,
+                body_crc: None,
+                queue_id: 0,
+                flag: 0,
+                queue_offset: qo,
+                physical_offset: file.len() as i64,
+                sys_flag: 0,
+                born_timestamp: 1,
+                born_host: Host::V4 {
+                    addr: [1, 2, 3, 4],
+                    port: 5,
+                },
+                store_timestamp: 2,
+                store_host: Host::V4 {
+                    addr: [1, 2, 3, 4],
+                    port: 6,
+                },
+                reconsume_times: 0,
+                prepared_transaction_offset: 0,
+                body: b"body",
+                topic: b"TopicA",
+                properties: b"TAGS\x01a\x02",
+                append_prop_crc: false,
+            };
+            let mut b = vec![0u8; p.encoded_len()];
+            p.encode(&mut b).unwrap();
+            at.push(file.len() as u64);
+            file.extend_from_slice(&b);
+        }
+        file.resize(file_size as usize, 0);
+        (file, at)
+    }
+
+    #[test]
+    fn hostile_queue_offsets_are_noted_not_dispatched() {
+        let cfg = CommitLogConfig {
+            mapped_file_size_commit_log: 4096,
+            mapped_file_size_consume_queue: 100,
+            max_hash_slot_num: 8,
+            max_index_num: 8,
+            ..CommitLogConfig::default()
+        };
+        // Offsets 0 and 1 are real; 2^40 (a gap no filler run may fill) and
+        // i64::MAX (no byte position) are hostile.
+        let (file, at) = commitlog(4096, &[0, 1 << 40, i64::MAX, 1]);
+        let store = MemStore::new();
+        store.insert_segment(LogId::CommitLog, 0, file);
+        let e = CommitLog::open(store, cfg, Box::new(|ms| ms as u64), 10).unwrap();
+        assert_eq!(e.queues(), [("TopicA".into(), 0, 0, 2)]);
+        let rep = e.recovery_report();
+        assert_eq!(rep.records_checked, 4);
+        assert_eq!(rep.queue_units_redispatched, 2);
+        assert_eq!(rep.queue_fillers, 0);
+        for (i, qo) in [(1, 1i64 << 40), (2, i64::MAX)] {
+            assert!(
+                rep.notes.iter().any(|n| n.contains(&alloc::format!(
+                    "record at {}: consumequeue/TopicA/0: queue offset {qo}",
+                    at[i]
+                )) && n.ends_with("not dispatched")),
+                "{:?}",
+                rep.notes
+            );
+        }
+        let log = LogId::ConsumeQueue {
+            topic: "TopicA".into(),
+            queue_id: 0,
+        };
+        assert_eq!(e.store().segments(&log).unwrap().len(), 1);
+    }
 }

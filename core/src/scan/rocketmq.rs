@@ -380,6 +380,27 @@ pub fn load_files<S: PageRead>(
     problems: &mut Vec<Problem>,
 ) -> Result<(Vec<SegmentInfo>, u64), StoreError> {
     let mut files = store.segments(log)?;
+    // Offsets are Java longs: a file named so that it ends past i64::MAX
+    // (or past u64::MAX) has no offsets; skip it so no `id + position` sum
+    // downstream can overflow.
+    files.retain(|f| {
+        let end = f.id.checked_add(f.len);
+        let fits = end.is_some_and(|e| e <= i64::MAX as u64);
+        if !fits {
+            problems.push(Problem {
+                log: log.clone(),
+                segment: Some(f.id),
+                offset: f.id,
+                severity: Severity::Error,
+                kind: ProblemKind::Other(alloc::format!(
+                    "file of {} bytes would end past the largest offset {}; skipped",
+                    f.len,
+                    i64::MAX
+                )),
+            });
+        }
+        fits
+    });
     let file_size = configured.or_else(|| infer_file_size(&files)).unwrap_or(0);
     // Java deletes a zero-length last file on load.
     if files.last().is_some_and(|l| l.len == 0)

@@ -6,7 +6,7 @@
 use core::cell::Cell;
 use core::ops::Range;
 use rocketlog_core::codec::index_file::IndexGeometry;
-use rocketlog_core::codec::message::{self, DecodeOptions, Host, Record};
+use rocketlog_core::codec::message::Host;
 use rocketlog_core::engine::commitlog::{CommitLog, CommitLogConfig, FlushDiskType, Message};
 use rocketlog_core::engine::recovery::RecoveryMode;
 
@@ -148,50 +148,13 @@ fn config(spec: &StoreSpec) -> CommitLogConfig {
     }
 }
 
-/// Largest QUEUEOFFSET [`recover_engine`] lets through (see [`recover_engine_with`]).
-const SANE_QUEUE_OFFSET: i64 = 1 << 20;
-
-/// True when a commitlog record of the store carries a QUEUEOFFSET outside
-/// `0..=SANE_QUEUE_OFFSET` (an open bug: recovery trusts it).
-fn hostile_queue_offset(spec: &StoreSpec) -> bool {
-    spec.segments
-        .iter()
-        .filter(|s| s.log == LogId::CommitLog)
-        .any(|s| {
-            let mut pos = 0usize;
-            while let Some(b) = s.head.get(pos..).filter(|b| b.len() >= 8) {
-                match message::decode(b, 0, DecodeOptions::LENIENT) {
-                    Ok(Record::Message(v)) => {
-                        if !(0..=SANE_QUEUE_OFFSET).contains(&v.queue_offset) {
-                            return true;
-                        }
-                        pos += v.raw.len();
-                    }
-                    _ => pos += 1,
-                }
-            }
-            false
-        })
-}
-
-/// [`recover_engine_with`] without the inputs that hit open bugs.
-pub fn recover_engine(data: &[u8]) {
-    recover_engine_with(data, false);
-}
-
 /// Opens the engine over the store. When it opens: every queue unit in
 /// range reads back (or errs, never panics), one appended message reads back
 /// and is found by key, and after a clean shutdown a reopen keeps it.
-///
-/// Unless `strict`, stores with a record whose QUEUEOFFSET is negative or
-/// huge are skipped: recovery re-dispatches it unchecked
-/// (`engine/dispatch.rs` `ConsumeQueue::put`: `qo as u64 * 20` overflows,
-/// and a gap up to it is filled with filler units without bound).
-pub fn recover_engine_with(data: &[u8], strict: bool) {
+/// Hostile QUEUEOFFSETs (negative, huge, or far past the queue's end) must
+/// neither panic nor make the engine create more than [`CREATE_CAP`] bytes.
+pub fn recover_engine(data: &[u8]) {
     let spec = StoreSpec::parse(data);
-    if !strict && hostile_queue_offset(&spec) {
-        return;
-    }
     let store = CappedStore::new(spec.mem());
     let cfg = config(&spec);
     let Ok(mut e) = CommitLog::open(store, cfg.clone(), namer(), NOW) else {

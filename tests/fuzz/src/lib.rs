@@ -20,9 +20,9 @@ pub mod scan;
 pub mod stream;
 
 pub use codecs::{decode_dledger, decode_message, decode_small};
-pub use engine::{recover_engine, recover_engine_with};
+pub use engine::recover_engine;
 pub use scan::scan_store;
-pub use stream::{stream_decode, stream_decode_with};
+pub use stream::stream_decode;
 
 /// A harness: panics when an invariant breaks.
 pub type Harness = fn(&[u8]);
