@@ -65,4 +65,17 @@ console.log(`peak wasm memory ${(r.peakMemory / 1048576).toFixed(1)} MiB (row ta
 await page.screenshot({ path: path.join(ROOT, 'target/screenshots/bench.png'), fullPage: false });
 await browser.close(); await server.close();
 if (String(r.records) !== r.count || r.records !== records) { console.log(`FAIL record count ${r.records} != generated ${records}`); process.exit(1); }
-fs.rmSync(dir, { recursive: true, force: true });
+// The native CLI over the same files, in the same run, when a release build exists.
+const cli = path.join(ROOT, 'target/release/rocketlog');
+if (fs.existsSync(cli)) {
+  const { spawnSync } = await import('node:child_process');
+  // The generated queue offsets are not per-queue counters, so the CLI warns
+  // about the consume queues (exit 1); only the timing matters here.
+  const t1 = Date.now();
+  const run = spawnSync(cli, ['dump', '--format', 'jsonl', dir], { stdio: 'ignore' });
+  const ms = Date.now() - t1;
+  if (run.status !== 0 && run.status !== 1) throw new Error(`rocketlog dump exited ${run.status}`);
+  console.log(`native CLI: dump --format jsonl of the same ${mb.toFixed(0)} MB in ${ms} ms: ${(mb * 1e3 / ms).toFixed(1)} MB/s`);
+  process.stdout.write(spawnSync(cli, ['bench-read', dir], { encoding: 'utf8' }).stdout || '');
+}
+if (!process.env.KEEP_BENCH_STORE) fs.rmSync(dir, { recursive: true, force: true });
