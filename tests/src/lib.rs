@@ -2,4 +2,5 @@
 
 pub mod crash;
 pub mod fault;
+pub mod faulty_disk;
 pub mod fixtures;
