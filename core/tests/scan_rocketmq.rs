@@ -972,3 +972,213 @@ proptest! {
         }
     }
 }
+
+// ---- IndexFile verification --------------------------------------------------
+
+/// The fixture's index geometry (1,384-byte files: 16 slots, 64 entries).
+const IDX: IndexGeometry = IndexGeometry {
+    slots: 16,
+    entries: 64,
+};
+
+/// The fixture store, its index files (oldest first) and the first one's bytes.
+fn index_store() -> (MemStore, Vec<u64>, Vec<u8>) {
+    let (_, s) = basic();
+    let segs: Vec<u64> = s
+        .segments(&LogId::IndexFile)
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert!(!segs.is_empty());
+    let first = s.segment_bytes(&LogId::IndexFile, segs[0]).unwrap();
+    assert_eq!(first.len() as u64, IDX.file_len());
+    (s, segs, first)
+}
+
+fn i32_at(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn put_i32(s: &MemStore, seg: u64, at: usize, v: i32) {
+    s.write(&LogId::IndexFile, seg, at as u64, &v.to_be_bytes())
+        .unwrap();
+}
+
+/// The problems `verify` reports, keeping only those in index files.
+fn index_problems(s: &MemStore) -> Vec<Problem> {
+    let (_, problems) = rocketmq::verify(s, &Config::default()).unwrap();
+    problems
+        .into_iter()
+        .filter(|p| p.log == LogId::IndexFile)
+        .collect()
+}
+
+fn text(p: &Problem) -> String {
+    p.to_string()
+}
+
+#[test]
+fn index_verify_is_clean_on_java_files() {
+    let (s, segs, _) = index_store();
+    let problems = index::verify(&s, &index::Config::default(), 0, u64::MAX, |o| {
+        // Every entry of the Java-written files points at a message.
+        Ok(Some(vec![o as i32]))
+    })
+    .unwrap();
+    // With a lookup that never matches, every used entry is a keyHash
+    // mismatch: proves the entries are really checked against the messages.
+    // (Listed: at most 32 per file, the rest counted in one more line.)
+    let used: Vec<usize> = segs
+        .iter()
+        .map(|&seg| {
+            let b = s.segment_bytes(&LogId::IndexFile, seg).unwrap();
+            (i32_at(&b, 36).max(1) - 1) as usize
+        })
+        .collect();
+    assert!(used.iter().all(|&u| u > 0));
+    let listed: usize = used.iter().map(|&u| u.min(32)).sum();
+    let more = used.iter().filter(|&&u| u > 32).count();
+    assert_eq!(problems.len(), listed + more, "{problems:#?}");
+    let mismatches = problems
+        .iter()
+        .filter(|p| text(p).contains("none of the index keys"))
+        .count();
+    assert_eq!(mismatches, listed, "{problems:#?}");
+    // The real lookup finds nothing wrong.
+    assert!(index_problems(&s).is_empty());
+}
+
+#[test]
+fn index_verify_reports_a_flipped_key_hash() {
+    let (s, segs, b) = index_store();
+    let at = IDX.entry_pos(1);
+    let h = i32_at(&b, at);
+    // Flip a high bit: the hash stays non-negative and in the same slot
+    // (16 slots use the low 4 bits), so only the message check can see it.
+    put_i32(&s, segs[0], at, h ^ (1 << 20));
+    let problems = index_problems(&s);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    assert_eq!(
+        (p.segment, p.offset, p.severity),
+        (Some(segs[0]), at as u64, Severity::Warning)
+    );
+    assert!(text(p).contains("keyHash"), "{p}");
+}
+
+#[test]
+fn index_verify_reports_a_slot_past_index_count() {
+    let (s, segs, b) = index_store();
+    let count = i32_at(&b, 36);
+    // Every slot of the fixture is used: breaking slot 3 also cuts its chain
+    // off, whose entries (followed here through prev) become unreachable.
+    let slot = 3;
+    let mut chain = Vec::new();
+    let mut cur = i32_at(&b, IDX.slot_pos(slot));
+    while cur > 0 {
+        chain.push(IDX.entry_pos(cur as u32) as u64);
+        cur = i32_at(&b, IDX.entry_pos(cur as u32) + 16);
+    }
+    assert!(!chain.is_empty());
+    for bad in [count + 3, count] {
+        // indexCount itself is no used entry either (entries are 1..count).
+        put_i32(&s, segs[0], IDX.slot_pos(slot), bad);
+        let problems = index_problems(&s);
+        assert_eq!(problems.len(), 1 + chain.len(), "{problems:#?}");
+        let p = &problems[0];
+        assert_eq!(
+            (p.segment, p.offset, p.severity),
+            (Some(segs[0]), IDX.slot_pos(slot) as u64, Severity::Warning)
+        );
+        assert!(
+            text(p).contains(&format!("slot {slot} holds entry {bad}")),
+            "{p}"
+        );
+        let mut unreachable: Vec<u64> = problems[1..]
+            .iter()
+            .inspect(|q| assert!(text(q).contains("no slot chain reaches"), "{q}"))
+            .map(|q| q.offset)
+            .collect();
+        unreachable.sort_unstable();
+        chain.sort_unstable();
+        assert_eq!(unreachable, chain);
+    }
+}
+
+#[test]
+fn index_verify_reports_a_wrong_sized_file() {
+    let (s, segs, _) = index_store();
+    let last = *segs.last().unwrap();
+    // A torn copy, one entry short (two files of different lengths tie: the
+    // larger length wins, as for the commitlog).
+    let mut b = s.segment_bytes(&LogId::IndexFile, last).unwrap();
+    b.truncate(b.len() - 20);
+    s.insert_segment(LogId::IndexFile, last, b);
+    let problems = index_problems(&s);
+    // Reported once (the load's warning about the same file is folded in).
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    assert_eq!(
+        (p.segment, p.offset, p.severity),
+        (Some(last), 0, Severity::Error)
+    );
+    assert!(text(p).contains("1364 bytes, not 1384"), "{p}");
+}
+
+#[test]
+fn index_verify_reports_a_cycle_in_prev() {
+    let (s, segs, b) = index_store();
+    let count = i32_at(&b, 36);
+    // An entry whose prev is another entry: link that one back to it.
+    let (k, p) = (1..count)
+        .map(|k| (k, i32_at(&b, IDX.entry_pos(k as u32) + 16)))
+        .find(|&(_, p)| p > 0)
+        .expect("the fixture has a chain of two");
+    let at = IDX.entry_pos(p as u32);
+    put_i32(&s, segs[0], at + 16, k);
+    let problems = index_problems(&s);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let q = &problems[0];
+    assert_eq!(
+        (q.segment, q.offset, q.severity),
+        (Some(segs[0]), at as u64, Severity::Warning)
+    );
+    assert!(
+        text(q).contains(&format!("entry {p} links to prev {k}")),
+        "{q}"
+    );
+    // Look-ups still end (Java's would loop forever).
+    let rec = rocketmq::recover(&s, &Config::default()).unwrap();
+    for (t, key) in index::all_keys(&s, &rec.summary).unwrap() {
+        rec.index
+            .query_message(&s, &t, &key, 0, rec.summary.end)
+            .unwrap();
+    }
+}
+
+#[test]
+fn index_verify_stops_at_a_garbage_header() {
+    let (s, segs, _) = index_store();
+    put_i32(&s, segs[0], 36, 65);
+    let problems = index_problems(&s);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(
+        (
+            problems[0].segment,
+            problems[0].offset,
+            problems[0].severity
+        ),
+        (Some(segs[0]), 36, Severity::Error)
+    );
+    // Garbage everywhere but a sane count: many problems, listed at most 32
+    // per file plus one line counting the rest.
+    let mut g: Vec<u8> = (0..IDX.file_len() as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    g[32..40].copy_from_slice(&[0, 0, 0, 1, 0, 0, 0, 64]);
+    s.insert_segment(LogId::IndexFile, segs[0], g);
+    let problems = index_problems(&s);
+    assert_eq!(problems.len(), 33, "{problems:#?}");
+    assert!(text(&problems[32]).contains("more problems"));
+}

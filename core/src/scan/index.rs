@@ -23,13 +23,13 @@ use core::ops::ControlFlow;
 
 use crate::codec::checkpoint::StoreCheckpoint;
 use crate::codec::index_file::{
-    ENTRY_LEN, HEADER_LEN, IndexEntry, IndexGeometry, IndexHeader, SLOT_LEN, key_hash,
+    self, ENTRY_LEN, HEADER_LEN, IndexEntry, IndexGeometry, IndexHeader, SLOT_LEN, key_hash,
 };
 use crate::codec::message::{MessageView, SysFlag};
 use crate::codec::properties::{self, keys};
 use crate::scan::rocketmq::{self, DispatchRequest, Item, Summary, WalkOptions};
 use crate::scan::{Problem, ProblemKind, Severity};
-use crate::store::{LogId, PageRead, SegmentId, StoreError};
+use crate::store::{LogId, PageRead, SegmentId, SegmentInfo, StoreError};
 
 /// Index settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +174,28 @@ impl Source<'_> {
     }
 }
 
+/// The geometry every index file must have: configured, else guessed from
+/// the most common file length ([`IndexGeometry::DEFAULT`] when that fails,
+/// with an error).
+fn geometry_of(cfg: &Config, segs: &[SegmentInfo], problems: &mut Vec<Problem>) -> IndexGeometry {
+    let guessed = rocketmq::infer_file_size(segs).and_then(IndexGeometry::guess);
+    match (cfg.geometry, guessed) {
+        (Some(g), _) | (None, Some(g)) => g,
+        (None, None) => {
+            if !segs.is_empty() {
+                problems.push(problem(
+                    None,
+                    Severity::Error,
+                    String::from(
+                        "cannot infer the index geometry from the file lengths: using the defaults",
+                    ),
+                ));
+            }
+            IndexGeometry::DEFAULT
+        }
+    }
+}
+
 fn read_i32(b: &[u8], at: usize) -> i32 {
     let mut x = [0u8; 4];
     if let Some(src) = b.get(at..) {
@@ -195,22 +217,7 @@ impl IndexService {
     ) -> Result<Self, StoreError> {
         let segs = store.segments(&LogId::IndexFile)?;
         let mut problems = Vec::new();
-        let guessed = rocketmq::infer_file_size(&segs).and_then(IndexGeometry::guess);
-        let geometry = match (cfg.geometry, guessed) {
-            (Some(g), _) | (None, Some(g)) => g,
-            (None, None) => {
-                if !segs.is_empty() {
-                    problems.push(problem(
-                        None,
-                        Severity::Error,
-                        String::from(
-                            "cannot infer the index geometry from the file lengths: using the defaults",
-                        ),
-                    ));
-                }
-                IndexGeometry::DEFAULT
-            }
-        };
+        let geometry = geometry_of(cfg, &segs, &mut problems);
         let mut files = Vec::new();
         for s in segs {
             if s.len != geometry.file_len() {
@@ -504,4 +511,311 @@ pub fn all_keys<S: PageRead>(
         ControlFlow::Continue(())
     })?;
     Ok(out)
+}
+
+/// The key hashes a message is indexed under (`topic#UNIQ_KEY`, then each
+/// `topic#KEYS` token; none for a ROLLBACK record).
+pub fn message_key_hashes(v: &MessageView<'_>) -> Vec<i32> {
+    message_keys(v)
+        .iter()
+        .map(|(t, k)| key_hash(&build_key(t, k)))
+        .collect()
+}
+
+/// Detailed problems listed per index file; the rest are counted in one line
+/// (a garbage file of 20 million entries must not produce 20 million lines).
+const PROBLEMS_PER_FILE: usize = 32;
+
+/// The problems of one index file, capped at [`PROBLEMS_PER_FILE`].
+struct FileProblems {
+    seg: SegmentId,
+    list: Vec<Problem>,
+    more: usize,
+    worst_more: Severity,
+}
+
+impl FileProblems {
+    fn new(seg: SegmentId) -> Self {
+        Self {
+            seg,
+            list: Vec::new(),
+            more: 0,
+            worst_more: Severity::Notice,
+        }
+    }
+
+    /// Adds a problem at byte `at` of the file; `text` is built only when listed.
+    fn push(&mut self, at: usize, severity: Severity, text: impl FnOnce() -> String) {
+        if self.list.len() < PROBLEMS_PER_FILE {
+            self.list.push(Problem {
+                log: LogId::IndexFile,
+                segment: Some(self.seg),
+                offset: at as u64,
+                severity,
+                kind: ProblemKind::Other(text()),
+            });
+        } else {
+            self.more += 1;
+            self.worst_more = self.worst_more.max(severity);
+        }
+    }
+
+    fn finish(mut self, out: &mut Vec<Problem>) {
+        if self.more > 0 {
+            self.list.push(Problem {
+                log: LogId::IndexFile,
+                segment: Some(self.seg),
+                offset: 0,
+                severity: self.worst_more,
+                kind: ProblemKind::Other(alloc::format!(
+                    "{} more problems in this index file not listed",
+                    self.more
+                )),
+            });
+        }
+        out.append(&mut self.list);
+    }
+}
+
+/// Checks every index file on disk (not only those Java keeps after load):
+///
+/// * its length is the geometry's (configured, else inferred from the most
+///   common length as [`IndexService::load`] does) — else an error, and the
+///   file is not looked at further;
+/// * the header: indexCount in `0..=entries` (else the file cannot be read
+///   and is not looked at further), hashSlotCount in `0..=slots`, and begin
+///   ≤ end for timestamps and offsets once an entry exists;
+/// * every slot is 0 or names a used entry (`1..indexCount`);
+/// * every used entry has a non-negative keyHash that belongs to the slot
+///   whose chain holds it, a prev below its own number, a non-negative
+///   timeDiff, is reached by a slot chain, and — when its phyOffset lies in
+///   `[min_offset, end)` — points at a message one of whose index keys hashes
+///   to keyHash. Entries below `min_offset` (expired commitlog files) or past
+///   `end` (truncated by recovery) are counted in one notice per file.
+///
+/// `key_hashes_at(offset)` returns the index key hashes of the message
+/// starting at `offset` ([`message_key_hashes`]), `None` when none starts
+/// there. Problems carry the index file as segment and the byte position of
+/// the header field, slot or entry inside the file as offset.
+///
+/// Work is bounded: every slot and entry is read once and every chain link
+/// followed at most once; the only allocation is one bit per used entry,
+/// which the file's length bounds.
+pub fn verify<S: PageRead>(
+    store: &S,
+    cfg: &Config,
+    min_offset: u64,
+    end: u64,
+    mut key_hashes_at: impl FnMut(u64) -> Result<Option<Vec<i32>>, StoreError>,
+) -> Result<Vec<Problem>, StoreError> {
+    let segs = store.segments(&LogId::IndexFile)?;
+    let mut out = Vec::new();
+    let g = geometry_of(cfg, &segs, &mut out);
+    for s in &segs {
+        let mut fp = FileProblems::new(s.id);
+        if s.len != g.file_len() {
+            fp.push(0, Severity::Error, || {
+                alloc::format!(
+                    "index file is {} bytes, not {} ({} slots, {} entries, the geometry of the other index files)",
+                    s.len,
+                    g.file_len(),
+                    g.slots,
+                    g.entries
+                )
+            });
+        } else {
+            store.with_view(&LogId::IndexFile, s.id, 0, s.len, |b| {
+                check_file(b, g, min_offset, end, &mut key_hashes_at, &mut fp)
+            })??;
+        }
+        fp.finish(&mut out);
+    }
+    Ok(out)
+}
+
+/// The checks of [`verify`] on one file whose length is `g.file_len()`.
+fn check_file(
+    b: &[u8],
+    g: IndexGeometry,
+    min_offset: u64,
+    end: u64,
+    key_hashes_at: &mut impl FnMut(u64) -> Result<Option<Vec<i32>>, StoreError>,
+    fp: &mut FileProblems,
+) -> Result<(), StoreError> {
+    // The caller checked the length, which holds the 40-byte header.
+    let h = IndexHeader::decode(b).unwrap_or_default();
+    let count = h.index_count;
+    if !(0..=i64::from(g.entries)).contains(&i64::from(count)) {
+        fp.push(36, Severity::Error, || {
+            alloc::format!(
+                "indexCount {count} is outside 0..={}: the file's entries cannot be trusted and are not checked",
+                g.entries
+            )
+        });
+        return Ok(());
+    }
+    if !(0..=i64::from(g.slots)).contains(&i64::from(h.hash_slot_count)) {
+        fp.push(32, Severity::Error, || {
+            alloc::format!(
+                "hashSlotCount {} is outside 0..={}",
+                h.hash_slot_count,
+                g.slots
+            )
+        });
+    }
+    if count > 1 {
+        if h.begin_timestamp > h.end_timestamp {
+            fp.push(0, Severity::Error, || {
+                alloc::format!(
+                    "beginTimestamp {} is after endTimestamp {}",
+                    h.begin_timestamp,
+                    h.end_timestamp
+                )
+            });
+        }
+        if h.begin_phy_offset > h.end_phy_offset {
+            fp.push(16, Severity::Error, || {
+                alloc::format!(
+                    "beginPhyOffset {} is after endPhyOffset {}",
+                    h.begin_phy_offset,
+                    h.end_phy_offset
+                )
+            });
+        }
+    }
+    // Used entries are 1..n (entry 0 is never written).
+    let n = h.effective_count() as u32;
+    let entry_at = |k: u32| index_file::entry(b, g, k).unwrap_or_default();
+    // One bit per used entry: set once a slot chain reaches it.
+    let mut reached = alloc::vec![0u64; (n as usize).div_ceil(64)];
+    let is_reached = |r: &[u64], k: u32| r[k as usize / 64] & (1 << (k % 64)) != 0;
+    if g.slots > 0 {
+        for s in 0..g.slots {
+            let head = read_i32(b, g.slot_pos(s));
+            if head == 0 {
+                continue;
+            }
+            if head < 1 || head as u32 >= n {
+                fp.push(g.slot_pos(s), Severity::Warning, || {
+                    alloc::format!(
+                        "slot {s} holds entry {head}, not 0 or a used entry in 1..{n}: Java treats the bucket as empty and its keys are lost"
+                    )
+                });
+                continue;
+            }
+            // Chains strictly decrease (forward links are reported by the
+            // entry pass and end the walk here), and an entry already reached
+            // ends it too: every link is followed at most once in all.
+            let mut cur = head as u32;
+            loop {
+                if is_reached(&reached, cur) {
+                    fp.push(g.entry_pos(cur), Severity::Warning, || {
+                        alloc::format!(
+                            "entry {cur} is on the chain of slot {s} and on another chain too"
+                        )
+                    });
+                    break;
+                }
+                reached[cur as usize / 64] |= 1 << (cur % 64);
+                let e = entry_at(cur);
+                if e.key_hash >= 0 && e.key_hash as u32 % g.slots != s {
+                    fp.push(g.entry_pos(cur), Severity::Warning, || {
+                        alloc::format!(
+                            "entry {cur} has keyHash {} of slot {}, but is on the chain of slot {s}",
+                            e.key_hash,
+                            e.key_hash as u32 % g.slots
+                        )
+                    });
+                }
+                if e.prev <= 0 || e.prev as u32 >= cur {
+                    break;
+                }
+                cur = e.prev as u32;
+            }
+        }
+    }
+    // (first entry position, how many) below the min offset and past the end.
+    let (mut below, mut past) = ((0usize, 0u64), (0usize, 0u64));
+    // Consecutive entries often share a message (UNIQ_KEY, then KEYS tokens).
+    let mut last: Option<(u64, Option<Vec<i32>>)> = None;
+    for k in 1..n {
+        let at = g.entry_pos(k);
+        let e = entry_at(k);
+        if e.key_hash < 0 {
+            fp.push(at, Severity::Warning, || {
+                alloc::format!("entry {k} has a negative keyHash {}", e.key_hash)
+            });
+        }
+        if e.prev < 0 || e.prev as u32 >= k {
+            fp.push(at, Severity::Warning, || {
+                alloc::format!(
+                    "entry {k} links to prev {}, not 0 or an entry below {k} (a cycle or a forward link)",
+                    e.prev
+                )
+            });
+        }
+        if e.time_diff < 0 {
+            fp.push(at, Severity::Warning, || {
+                alloc::format!(
+                    "entry {k} has a negative timeDiff {}: Java's look-ups stop at it",
+                    e.time_diff
+                )
+            });
+        }
+        if !is_reached(&reached, k) {
+            fp.push(at, Severity::Warning, || {
+                alloc::format!("no slot chain reaches entry {k}: its key cannot be found")
+            });
+        }
+        let Ok(phy) = u64::try_from(e.phy_offset) else {
+            fp.push(at, Severity::Warning, || {
+                alloc::format!("entry {k} has a negative phyOffset {}", e.phy_offset)
+            });
+            continue;
+        };
+        if phy < min_offset {
+            if below.1 == 0 {
+                below.0 = at;
+            }
+            below.1 += 1;
+            continue;
+        }
+        if phy >= end {
+            if past.1 == 0 {
+                past.0 = at;
+            }
+            past.1 += 1;
+            continue;
+        }
+        if last.as_ref().is_none_or(|(o, _)| *o != phy) {
+            last = Some((phy, key_hashes_at(phy)?));
+        }
+        match last.as_ref().map(|(_, h)| h) {
+            Some(Some(hashes)) if hashes.contains(&e.key_hash) => {}
+            Some(Some(_)) => fp.push(at, Severity::Warning, || {
+                alloc::format!(
+                    "entry {k} has keyHash {} but none of the index keys of the message at {phy} hashes to it",
+                    e.key_hash
+                )
+            }),
+            _ => fp.push(at, Severity::Warning, || {
+                alloc::format!("entry {k} points at commitlog offset {phy}, where no message starts")
+            }),
+        }
+    }
+    if let (at, below_n @ 1..) = below {
+        fp.push(at, Severity::Notice, || {
+            alloc::format!(
+                "{below_n} entries point below the commitlog's min offset {min_offset} (expired files; look-ups drop them)"
+            )
+        });
+    }
+    if let (at, past_n @ 1..) = past {
+        fp.push(at, Severity::Notice, || {
+            alloc::format!(
+                "{past_n} entries point at or past the commitlog's end {end} (truncated by recovery; look-ups drop them)"
+            )
+        });
+    }
+    Ok(())
 }

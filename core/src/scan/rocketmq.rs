@@ -796,8 +796,9 @@ pub fn record_facts<S: PageRead>(
 
 /// Verifies a plain store: runs [`recover`], walks every record with
 /// [`DecodeOptions::STRICT`] (body CRC, `__CRC32#` when present, stored
-/// PHYSICALOFFSET), checks what lies past the end, and checks every
-/// consume-queue unit against the record it points at. Returns the recovery
+/// PHYSICALOFFSET), checks what lies past the end, checks every
+/// consume-queue unit against the record it points at, and checks every
+/// index file ([`index::verify`]). Returns the recovery
 /// result and all problems (load problems first, then in log order).
 pub fn verify<S: PageRead>(
     store: &S,
@@ -814,7 +815,44 @@ pub fn verify<S: PageRead>(
         rec.queues
             .verify(store, |o| record_facts(store, &rec.summary, o))?,
     );
+    let index_problems = index::verify(
+        store,
+        &cfg.index,
+        rec.summary.min_offset,
+        rec.summary.end,
+        |o| index_key_hashes(store, &rec.summary, o),
+    )?;
+    // A wrong-sized index file is an error here; drop the load's warning
+    // about the same file so it is reported once.
+    problems.retain(|p| {
+        !(p.log == LogId::IndexFile
+            && p.severity == Severity::Warning
+            && index_problems
+                .iter()
+                .any(|q| q.severity == Severity::Error && q.offset == 0 && q.segment == p.segment))
+    });
+    problems.extend(index_problems);
     Ok((rec, problems))
+}
+
+/// The index key hashes of the message starting at `offset`
+/// ([`index::message_key_hashes`]); `None` when no message starts there.
+pub fn index_key_hashes<S: PageRead>(
+    store: &S,
+    summary: &Summary,
+    offset: u64,
+) -> Result<Option<Vec<i32>>, StoreError> {
+    let hashes = read_at(
+        store,
+        summary,
+        offset,
+        DecodeOptions::LENIENT,
+        |r| match r {
+            Ok(Record::Message(v)) => Some(index::message_key_hashes(&v)),
+            _ => None,
+        },
+    )?;
+    Ok(hashes.flatten())
 }
 
 /// Notices for bytes past the recovered end: a stale or torn tail in the end

@@ -449,7 +449,47 @@ pub(super) fn verify(store: &MmapStore, r: &Resolved) -> Vec<Problem> {
         Err(e) => problems.push(store_problem(LogId::CommitLog, e)),
     }
     problems.extend(missing_units(store, r, &q.queues));
+    // The plain verifier checks the index files itself; in DLedger commitlog
+    // mode they index positions of the DLedger data log.
+    if let Some(rec) = &q.dledger {
+        let min = rec.data_files.first().map_or(0, |s| s.id);
+        let checked = index::verify(store, &index::Config::default(), min, q.end, |off| {
+            dledger_key_hashes(store, rec, q.end, off)
+        });
+        match checked {
+            Ok(p) => problems.extend(p),
+            Err(e) => problems.push(store_problem(LogId::IndexFile, e)),
+        }
+    }
     problems
+}
+
+/// The index key hashes of the message starting at `offset` of the DLedger
+/// data log (`None` outside `[min, end)` or where no message starts).
+fn dledger_key_hashes(
+    store: &MmapStore,
+    rec: &dledger::Recovered,
+    end: u64,
+    off: u64,
+) -> Result<Option<Vec<i32>>, StoreError> {
+    let Some(seg) = rec.data_files.iter().rev().find(|s| s.id <= off) else {
+        return Ok(None);
+    };
+    if off >= end || off - seg.id >= seg.len {
+        return Ok(None);
+    }
+    let pos = off - seg.id;
+    let len = seg.len.min(end - seg.id) - pos;
+    store.with_view(
+        &LogId::DLedgerData,
+        seg.id,
+        pos,
+        len,
+        |b| match message::decode(b, off, DecodeOptions::LENIENT) {
+            Ok(Record::Message(m)) => Some(index::message_key_hashes(&m)),
+            _ => None,
+        },
+    )
 }
 
 /// The other direction: every message that goes to a consume queue must have
