@@ -21,7 +21,7 @@ secs="${1:-20}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fuzz="$root/tests/fuzz"
 export PATH="$HOME/.cargo/bin:$PATH"
-all_targets="decode_message decode_dledger decode_small scan_store stream_decode recover_engine"
+all_targets="decode_message decode_dledger decode_small scan_store stream_decode recover_engine append_jsonl plugin_session"
 targets="${FUZZ_TARGETS:-$all_targets}"
 
 if ! cargo +nightly fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then
@@ -39,7 +39,8 @@ import hashlib, os, struct, sys
 fixtures, corpus = sys.argv[1], sys.argv[2]
 TOPICS = ["TopicA", "TopicB", "TopicC", "TopicD"]
 seeds = {t: [] for t in ["decode_message", "decode_dledger", "decode_small",
-                         "scan_store", "stream_decode", "recover_engine"]}
+                         "scan_store", "stream_decode", "recover_engine",
+                         "append_jsonl", "plugin_session"]}
 
 def files_in(d):
     if not os.path.isdir(d):
@@ -187,6 +188,29 @@ for kind in sorted(os.listdir(fixtures)):
                 seeds["decode_small"].append(bytes([sel]) + struct.pack(">Q", 1763700000000) + data)
         if os.path.exists(os.path.join(store, "checkpoint")):
             seeds["decode_small"].append(b"\x00" + bytes(8) + read(os.path.join(store, "checkpoint"))[:40])
+        # append_jsonl: knobs (kind, flush) + the first lines of the
+        # Java-read expected dump, at most 3 KB (tests/fuzz/src/append.rs).
+        kind_byte = {"rocketmq": 0, "dledger": 1, "rocketmq-dledger": 2}.get(kind, 0)
+        exp = os.path.join(kd, name, "expected.jsonl")
+        if os.path.exists(exp):
+            lines, size = [], 0
+            for l in read(exp).splitlines(keepends=True)[:8]:
+                if size + len(l) > 3072:
+                    break
+                lines.append(l)
+                size += len(l)
+            if lines:
+                for flush in (0, 4):
+                    seeds["append_jsonl"].append(bytes([kind_byte | flush]) + b"".join(lines))
+        # plugin_session: knobs (kind, verify, files) + base KiB + the head
+        # of the first log file (tests/fuzz/src/plugin.rs).
+        for log in ("commitlog", "data"):
+            for base, p in (files_in(os.path.join(store, "commitlog")) if log == "commitlog" else
+                            [f for d in sorted(os.listdir(store)) if d.startswith("dledger-")
+                             for f in files_in(os.path.join(store, d, "data"))])[:1]:
+                head = read(p).rstrip(b"\0")[:6144]
+                for knobs in (0x00, 0x04, 0x08, 0x10):
+                    seeds["plugin_session"].append(bytes([knobs, 0]) + head)
 seeds["decode_small"].append(b"\x00" + bytes(8) + b"00000000000000065536")
 seeds["decode_small"].append(b"\x00" + bytes(8) + b"KEYS\x01k1 k2\x02TAGS\x01tagA\x02UNIQ_KEY\x01AB\x02")
 

@@ -90,6 +90,16 @@ fn recover_engine_crashers() {
     replay("recover_engine");
 }
 
+#[test]
+fn append_jsonl_crashers() {
+    replay("append_jsonl");
+}
+
+#[test]
+fn plugin_session_crashers() {
+    replay("plugin_session");
+}
+
 // ---------------------------------------------------------------------------
 // Fixed findings, by name (the per-target replays above cover them too; these
 // fail loudly if a file is renamed or lost)
@@ -279,4 +289,40 @@ fn fixture_stores_pass_the_store_harnesses() {
             harness::stream_decode(&[&[knobs, 0][..], &enc].concat());
         }
     }
+}
+
+/// The fixtures' Java-read dumps through `append_jsonl`, and their first log
+/// files through `plugin_session` (the smoke script's seeds).
+#[test]
+fn fixtures_pass_the_append_and_plugin_harnesses() {
+    let mut ran = 0;
+    for store in fixture_stores() {
+        let Some(dir) = store.parent() else { continue };
+        let kind_dir = dir.parent().and_then(Path::file_name);
+        let kind = match kind_dir.and_then(|n| n.to_str()) {
+            Some("dledger") => 1u8,
+            Some("rocketmq-dledger") => 2,
+            _ => 0,
+        };
+        if let Ok(exp) = fs::read(dir.join("expected.jsonl")) {
+            let lines: Vec<&[u8]> = exp.split_inclusive(|b| *b == b'\n').take(4).collect();
+            let stdin: Vec<u8> = lines.concat().into_iter().take(3072).collect();
+            harness::append_jsonl(&[&[kind][..], &stdin].concat());
+            ran += 1;
+        }
+        for log in [
+            store.join("commitlog"),
+            store.join("dledger-n0").join("data"),
+        ] {
+            if let Some((_, p)) = numbered(&log).first() {
+                let b = fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let end = b.iter().rposition(|x| *x != 0).map_or(0, |i| i + 1);
+                for knobs in [0u8, 0x04, 0x08] {
+                    harness::plugin_session(&[&[knobs, 0][..], &b[..end.min(6144)]].concat());
+                }
+                ran += 1;
+            }
+        }
+    }
+    assert!(ran >= 8, "too few fixture inputs: {ran}");
 }

@@ -1,4 +1,5 @@
-//! Fuzz harnesses for `rocketlog-core`.
+//! Fuzz harnesses for `rocketlog-core`, the `rocketlog append` CLI and the
+//! `rocketlog-wasm` plugin session.
 //!
 //! Each public function takes the fuzzer's bytes, drives one family of core
 //! APIs with them and panics (via `assert!`) when an invariant breaks. The
@@ -9,18 +10,22 @@
 //!
 //! Structured inputs (stores, chunk plans) are parsed by [`input`] with a
 //! tiny hand-written cursor instead of `arbitrary`, so the regression test
-//! needs no dependency beyond `rocketlog-core`.
+//! needs no dependency beyond the crates under test.
 
 #![forbid(unsafe_code)]
 
+pub mod append;
 pub mod codecs;
 pub mod engine;
 pub mod input;
+pub mod plugin;
 pub mod scan;
 pub mod stream;
 
+pub use append::append_jsonl;
 pub use codecs::{decode_dledger, decode_message, decode_small};
 pub use engine::recover_engine;
+pub use plugin::plugin_session;
 pub use scan::scan_store;
 pub use stream::stream_decode;
 
@@ -35,4 +40,6 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("scan_store", scan_store),
     ("stream_decode", stream_decode),
     ("recover_engine", recover_engine),
+    ("append_jsonl", append_jsonl),
+    ("plugin_session", plugin_session),
 ];
