@@ -57,3 +57,6 @@ step "Python plugin host"
 
 step "fuzz smoke (every cargo-fuzz target, bounded; crashers are replayed by cargo test above)"
 bash scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
+
+step "loom model check of the group-commit wait"
+bash scripts/loom.sh

@@ -22,8 +22,10 @@
 //! A periodic *hook* (RocketMQ: flush consume queues and index, write the
 //! checkpoint; DLedger: persist the checkpoint) runs on the same thread.
 
+mod group_commit;
+
 use std::ops::Range;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,12 @@ use rocketlog_core::engine::flush::{FlushMode, FlushPlanner, FlushPolicy, FlushR
 use rocketlog_core::store::{LogId, PageStore, SegmentId, StoreError};
 
 use crate::store::DiskStore;
+
+use group_commit::{GroupCommit, Watermark};
+#[cfg(all(loom, test))]
+use loom::sync::MutexGuard;
+#[cfg(not(all(loom, test)))]
+use std::sync::MutexGuard;
 
 /// Work the flush thread runs every `interval` (errors latch the flusher).
 pub type Hook = Box<dyn FnMut() -> Result<(), StoreError> + Send>;
@@ -108,21 +116,30 @@ struct State {
     stats: FlushStats,
 }
 
+impl Watermark for State {
+    fn durable(&self) -> u64 {
+        self.durable
+    }
+    fn failure(&self) -> Option<&StoreError> {
+        self.error.as_ref()
+    }
+    fn stopped(&self) -> bool {
+        self.stop && self.planner.is_clean()
+    }
+}
+
 struct Shared {
     store: DiskStore,
     primary: LogId,
     hook_interval_ms: u64,
     epoch: Instant,
-    st: Mutex<State>,
-    /// Wakes the flush thread (new writes, stop).
-    work: Condvar,
-    /// Wakes writers (watermark moved, failure, stop) and `flush_now` (sync done).
-    done: Condvar,
+    /// The state, the flush thread's wake-up and the writers' wake-up.
+    gc: GroupCommit<State>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.st.lock().unwrap_or_else(PoisonError::into_inner)
+        self.gc.lock()
     }
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -157,7 +174,7 @@ impl Shared {
                 st.error.get_or_insert(e);
             }
         }
-        self.done.notify_all();
+        self.gc.publish();
         st
     }
 }
@@ -194,7 +211,7 @@ impl Flusher {
             primary: settings.primary,
             hook_interval_ms: settings.hook_interval_ms,
             epoch: Instant::now(),
-            st: Mutex::new(State {
+            gc: GroupCommit::new(State {
                 planner,
                 written,
                 durable: written,
@@ -208,8 +225,6 @@ impl Flusher {
                     ..FlushStats::default()
                 },
             }),
-            work: Condvar::new(),
-            done: Condvar::new(),
         });
         let s2 = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -240,7 +255,7 @@ impl Flusher {
         // Sync mode: flush now. Async: a thread idle on a clean planner must
         // learn when to look again (the planner's timeout).
         if st.planner.policy().mode == FlushMode::Sync || was_clean {
-            self.shared.work.notify_one();
+            self.shared.gc.wake_flusher();
         }
     }
 
@@ -249,7 +264,7 @@ impl Flusher {
         let mut st = self.shared.lock();
         st.written = end;
         self.shared.publish(&mut st);
-        self.shared.done.notify_all();
+        self.shared.gc.publish();
     }
 
     /// Forgets a removed segment.
@@ -260,32 +275,7 @@ impl Flusher {
     /// Blocks until everything below `end` of the primary log is durable, or
     /// `timeout` passes, or a sync fails.
     pub fn wait_durable(&self, end: u64, timeout: Duration) -> Result<(), WaitError> {
-        let start = Instant::now();
-        let mut st = self.shared.lock();
-        loop {
-            if let Some(e) = &st.error {
-                return Err(WaitError::Failed(e.clone()));
-            }
-            if st.durable >= end {
-                return Ok(());
-            }
-            if st.stop && st.planner.is_clean() {
-                return Err(WaitError::Stopped);
-            }
-            let waited = start.elapsed();
-            if waited >= timeout {
-                return Err(WaitError::Timeout {
-                    offset: end,
-                    waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
-                });
-            }
-            st = self
-                .shared
-                .done
-                .wait_timeout(st, timeout - waited)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.shared.gc.wait_durable(end, timeout)
     }
 
     /// Syncs everything noted so far on the calling thread (waiting for a
@@ -297,11 +287,7 @@ impl Flusher {
                 return Err(e.clone());
             }
             if st.in_flight {
-                st = self
-                    .shared
-                    .done
-                    .wait(st)
-                    .unwrap_or_else(PoisonError::into_inner);
+                st = self.shared.gc.wait_published(st);
                 continue;
             }
             match st.planner.poll_flush_all() {
@@ -332,8 +318,8 @@ impl Flusher {
         {
             let mut st = self.shared.lock();
             st.stop = true;
-            self.shared.work.notify_all();
-            self.shared.done.notify_all();
+            self.shared.gc.wake_flusher_all();
+            self.shared.gc.publish();
         }
         let t = self
             .thread
@@ -382,7 +368,7 @@ fn run(sh: &Shared, mut hook: Option<Hook>) {
                 st.stats.hooks += 1;
                 if let Err(e) = r {
                     st.error.get_or_insert(e);
-                    sh.done.notify_all();
+                    sh.gc.publish();
                 }
                 continue;
             }
@@ -391,16 +377,8 @@ fn run(sh: &Shared, mut hook: Option<Hook>) {
         if sh.hook_interval_ms > 0 && hook.is_some() {
             wake = Some(wake.map_or(st.next_hook_ms, |w| w.min(st.next_hook_ms)));
         }
-        st = match wake {
-            Some(w) => {
-                let d = Duration::from_millis(w.saturating_sub(now).max(1));
-                sh.work
-                    .wait_timeout(st, d)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            }
-            None => sh.work.wait(st).unwrap_or_else(PoisonError::into_inner),
-        };
+        let timeout = wake.map(|w| Duration::from_millis(w.saturating_sub(now).max(1)));
+        st = sh.gc.wait_work(st, timeout);
     }
 }
 
@@ -423,7 +401,7 @@ pub fn split(
     out
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::store::Layout;
