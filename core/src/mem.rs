@@ -99,16 +99,6 @@ impl PageRead for MemStore {
             .unwrap_or_default())
     }
 
-    fn read(
-        &self,
-        log: &LogId,
-        seg: SegmentId,
-        pos: u64,
-        out: &mut [u8],
-    ) -> Result<(), StoreError> {
-        self.with_view(log, seg, pos, out.len() as u64, |v| out.copy_from_slice(v))
-    }
-
     fn with_view<R>(
         &self,
         log: &LogId,

@@ -185,11 +185,11 @@ pub trait PageRead {
     fn logs(&self, like: &LogId) -> Result<Vec<LogId>, StoreError>;
     /// Segments of `log`, ascending by id. A missing log has none.
     fn segments(&self, log: &LogId) -> Result<Vec<SegmentInfo>, StoreError>;
-    /// Copies `out.len()` bytes at `pos` of a segment into `out`.
-    fn read(&self, log: &LogId, seg: SegmentId, pos: u64, out: &mut [u8])
-    -> Result<(), StoreError>;
-    /// Calls `f` with a view of `len` bytes at `pos`. Hosts that can lend
-    /// their bytes (memory maps, memory) override this to avoid the copy.
+    /// Calls `f` with a view of `len` bytes at `pos` of a segment.
+    ///
+    /// This is the one read primitive: every host we have can lend its bytes
+    /// (memory maps, memory), so scans run without copies. A host that cannot
+    /// lend implements it by reading into a buffer of `len` bytes.
     fn with_view<R>(
         &self,
         log: &LogId,
@@ -197,12 +197,16 @@ pub trait PageRead {
         pos: u64,
         len: u64,
         f: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, StoreError> {
-        let n =
-            usize::try_from(len).map_err(|_| StoreError::out_of_range(log, seg, pos, len, 0))?;
-        let mut buf = alloc::vec![0u8; n];
-        self.read(log, seg, pos, &mut buf)?;
-        Ok(f(&buf))
+    ) -> Result<R, StoreError>;
+    /// Copies `out.len()` bytes at `pos` of a segment into `out`.
+    fn read(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        out: &mut [u8],
+    ) -> Result<(), StoreError> {
+        self.with_view(log, seg, pos, out.len() as u64, |v| out.copy_from_slice(v))
     }
     /// The contents of a meta file, `None` if it does not exist.
     fn read_meta(&self, file: MetaFile) -> Result<Option<Vec<u8>>, StoreError>;

@@ -383,16 +383,6 @@ impl PageRead for CrashStore {
             .collect())
     }
 
-    fn read(
-        &self,
-        log: &LogId,
-        seg: SegmentId,
-        pos: u64,
-        out: &mut [u8],
-    ) -> Result<(), StoreError> {
-        self.with_view(log, seg, pos, out.len() as u64, |b| out.copy_from_slice(b))
-    }
-
     fn with_view<R>(
         &self,
         log: &LogId,
