@@ -11,11 +11,19 @@
 //! * **Async mode** ([`FlushMode::Async`]): the thread sleeps until the
 //!   planner's [`poll_timeout`](FlushPlanner::poll_timeout): RocketMQ's 500 ms
 //!   / 4 pages / 10 s thorough, DLedger's 10 ms.
-//! * **Sync mode** (group commit): [`Flusher::note`] wakes the thread at once;
+//! * **Sync mode** (group commit): [`Flusher::note`] wakes the thread at once
+//!   if it sleeps (a busy thread picks the write up when its sync returns);
 //!   a writer then blocks in [`Flusher::wait_durable`] until the watermark
-//!   covers its record. Every writer that wrote before a sync started shares
-//!   that one `fdatasync`. The wait has a deadline (`syncFlushTimeout`, 5 s):
-//!   past it the writer gets [`WaitError::Timeout`], never a hang.
+//!   covers its record. Each sync covers everything written up to the moment
+//!   it starts; the thread starts the next one once the writers the last one
+//!   released have written again, or after half an average sync (the
+//!   *gather*), so every writer that wrote before a sync
+//!   started shares that one `fdatasync`, and only the writers it covers are
+//!   woken (see [`group_commit`]). Secondary logs (DLedger's index) are
+//!   synced at least every policy interval even while the primary is busy.
+//!   The wait has a deadline
+//!   (`syncFlushTimeout`, 5 s): past it the writer gets
+//!   [`WaitError::Timeout`], never a hang.
 //! * **Failure**: the first failed sync latches the store (never retried);
 //!   every waiting and later writer gets [`WaitError::Failed`].
 //!
@@ -30,11 +38,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rocketlog_core::engine::flush::{FlushMode, FlushPlanner, FlushPolicy, FlushRequest};
+use rocketlog_core::layout::{page_ceil, page_floor};
 use rocketlog_core::store::{LogId, PageStore, SegmentId, StoreError};
 
 use crate::store::DiskStore;
 
-use group_commit::{GroupCommit, Watermark};
+use group_commit::{GroupCommit, Registry, Wakes, Watermark};
 #[cfg(all(loom, test))]
 use loom::sync::MutexGuard;
 #[cfg(not(all(loom, test)))]
@@ -86,6 +95,12 @@ pub struct FlushStats {
     pub sync_micros: u64,
     /// Hook runs.
     pub hooks: u64,
+    /// Sync mode: time the thread held a sync back for released writers to
+    /// write again (µs; see the group commit's gather in the module docs).
+    pub gather_micros: u64,
+    /// Gathers that ended at their deadline rather than with every released
+    /// writer's next write.
+    pub gathers_timed_out: u64,
     /// Durable watermark of the primary log.
     pub durable: u64,
     /// Written end of the primary log.
@@ -114,6 +129,13 @@ struct State {
     stop: bool,
     next_hook_ms: u64,
     stats: FlushStats,
+    registry: Registry,
+    /// Moving average of a sync's duration (µs): bounds a gather.
+    sync_avg_micros: u64,
+    /// When the flush thread began holding back the next sync.
+    gather_since: Option<Instant>,
+    /// Sync mode: when the secondary logs were last left clean (ms).
+    secondary_clean_ms: u64,
 }
 
 impl Watermark for State {
@@ -126,11 +148,16 @@ impl Watermark for State {
     fn stopped(&self) -> bool {
         self.stop && self.planner.is_clean()
     }
+    fn registry(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
 }
 
 struct Shared {
     store: DiskStore,
     primary: LogId,
+    /// The tracked logs and their segment sizes.
+    logs: Vec<(LogId, u64)>,
     hook_interval_ms: u64,
     epoch: Instant,
     /// The state, the flush thread's wake-up and the writers' wake-up.
@@ -144,38 +171,64 @@ impl Shared {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
-    fn publish(&self, st: &mut State) {
+    /// Recomputes the durable watermark; true when it changed.
+    fn update(&self, st: &mut State) -> bool {
+        let before = st.durable;
         st.durable = st.planner.dirty_from(&self.primary).unwrap_or(st.written);
         st.stats.durable = st.durable;
         st.stats.written = st.written;
+        st.durable != before
+    }
+
+    /// Publishes the state to waiters (lock held), then releases the lock to
+    /// wake the writers it released, and takes it again.
+    fn publish_and_wake<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        wakes: &mut Wakes,
+    ) -> MutexGuard<'a, State> {
+        self.gc.publish(&mut st, wakes);
+        if wakes.is_empty() {
+            return st;
+        }
+        drop(st);
+        GroupCommit::<State>::unpark(wakes);
+        self.lock()
     }
 
     /// Performs one planned sync with the lock released. The planner marks
     /// clean only what was dirty when it planned `req`: a write that lands in
     /// the same page during the sync stays dirty.
-    fn sync_one(&self, mut st: MutexGuard<'_, State>, req: FlushRequest) -> MutexGuard<'_, State> {
+    fn sync_one<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        req: FlushRequest,
+        wakes: &mut Wakes,
+    ) -> MutexGuard<'a, State> {
         st.in_flight = true;
         drop(st);
         let t = Instant::now();
         let r = self.store.sync(&req.log, req.seg, req.range.clone());
-        let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let took = micros(t.elapsed());
         let mut st = self.lock();
         st.in_flight = false;
+        // An average over the last few syncs (weight 1/8): the machine's
+        // sync latency moves with its load.
+        st.sync_avg_micros = st.sync_avg_micros.saturating_mul(7).saturating_add(took) / 8;
         st.stats.syncs += 1;
-        st.stats.sync_micros += micros;
+        st.stats.sync_micros += took;
         st.stats.synced_bytes += req.range.end - req.range.start;
         match r {
             Ok(()) => {
                 let now = self.now_ms();
                 st.planner.on_flushed(&req, now);
-                self.publish(&mut st);
+                self.update(&mut st);
             }
             Err(e) => {
                 st.error.get_or_insert(e);
             }
         }
-        self.gc.publish();
-        st
+        self.publish_and_wake(st, wakes)
     }
 }
 
@@ -209,6 +262,7 @@ impl Flusher {
         let shared = Arc::new(Shared {
             store,
             primary: settings.primary,
+            logs: settings.logs.clone(),
             hook_interval_ms: settings.hook_interval_ms,
             epoch: Instant::now(),
             gc: GroupCommit::new(State {
@@ -224,6 +278,10 @@ impl Flusher {
                     written,
                     ..FlushStats::default()
                 },
+                registry: Registry::default(),
+                sync_avg_micros: 0,
+                gather_since: None,
+                secondary_clean_ms: 0,
             }),
         });
         let s2 = Arc::clone(&shared);
@@ -251,11 +309,18 @@ impl Flusher {
             st.planner.note_write(log, *seg, r.clone());
         }
         st.written = st.written.max(primary_end);
-        self.shared.publish(&mut st);
+        self.shared.gc.arrived(&mut st);
         // Sync mode: flush now. Async: a thread idle on a clean planner must
-        // learn when to look again (the planner's timeout).
+        // learn when to look again (the planner's timeout). Either way only
+        // a sleeping thread is signalled.
         if st.planner.policy().mode == FlushMode::Sync || was_clean {
-            self.shared.gc.wake_flusher();
+            self.shared.gc.wake_flusher(&mut st);
+        }
+        // A write only to a secondary log can move the primary's end while
+        // it is clean: that raises the watermark.
+        if self.shared.update(&mut st) {
+            let mut wakes = Wakes::new();
+            drop(self.shared.publish_and_wake(st, &mut wakes));
         }
     }
 
@@ -263,8 +328,9 @@ impl Flusher {
     pub fn reset_written(&self, end: u64) {
         let mut st = self.shared.lock();
         st.written = end;
-        self.shared.publish(&mut st);
-        self.shared.gc.publish();
+        self.shared.update(&mut st);
+        let mut wakes = Wakes::new();
+        drop(self.shared.publish_and_wake(st, &mut wakes));
     }
 
     /// Forgets a removed segment.
@@ -282,6 +348,7 @@ impl Flusher {
     /// sync in flight first), ignoring the policy.
     pub fn flush_now(&self) -> Result<(), StoreError> {
         let mut st = self.shared.lock();
+        let mut wakes = Wakes::new();
         loop {
             if let Some(e) = &st.error {
                 return Err(e.clone());
@@ -291,7 +358,7 @@ impl Flusher {
                 continue;
             }
             match st.planner.poll_flush_all() {
-                Some(req) => st = self.shared.sync_one(st, req),
+                Some(req) => st = self.shared.sync_one(st, req, &mut wakes),
                 None => return Ok(()),
             }
         }
@@ -319,7 +386,8 @@ impl Flusher {
             let mut st = self.shared.lock();
             st.stop = true;
             self.shared.gc.wake_flusher_all();
-            self.shared.gc.publish();
+            let mut wakes = Wakes::new();
+            drop(self.shared.publish_and_wake(st, &mut wakes));
         }
         let t = self
             .thread
@@ -348,15 +416,28 @@ impl Drop for Flusher {
 
 fn run(sh: &Shared, mut hook: Option<Hook>) {
     let mut st = sh.lock();
+    // Reused for every publish: no allocation per sync.
+    let mut wakes = Wakes::new();
     loop {
         if st.stop || st.error.is_some() {
             return;
         }
         let now = sh.now_ms();
+        if let Some(req) = secondary_due(sh, &mut st, now) {
+            st = sh.sync_one(st, req, &mut wakes);
+            if sh.secondaries_clean(&st) {
+                st.secondary_clean_ms = now;
+            }
+            continue;
+        }
+        if let Some(wait) = gather(&mut st) {
+            st = sh.gc.wait_work(st, Some(wait));
+            continue;
+        }
         if let Some(req) = st.planner.poll_flush(now)
             && !st.in_flight
         {
-            st = sh.sync_one(st, req);
+            st = sh.sync_one(st, req, &mut wakes);
             continue;
         }
         if sh.hook_interval_ms > 0 && now >= st.next_hook_ms {
@@ -368,7 +449,7 @@ fn run(sh: &Shared, mut hook: Option<Hook>) {
                 st.stats.hooks += 1;
                 if let Err(e) = r {
                     st.error.get_or_insert(e);
-                    sh.gc.publish();
+                    st = sh.publish_and_wake(st, &mut wakes);
                 }
                 continue;
             }
@@ -380,6 +461,96 @@ fn run(sh: &Shared, mut hook: Option<Hook>) {
         let timeout = wake.map(|w| Duration::from_millis(w.saturating_sub(now).max(1)));
         st = sh.gc.wait_work(st, timeout);
     }
+}
+
+impl Shared {
+    fn secondaries_clean(&self, st: &State) -> bool {
+        self.logs.iter().all(|(log, _)| {
+            *log == self.primary || st.planner.dirty(log).is_none_or(|d| d.is_empty())
+        })
+    }
+}
+
+/// Sync mode with secondary logs (DLedger's index): the planner always
+/// serves the primary log first, and under steady load the primary is dirty
+/// again (the writers the last sync released) whenever it looks, so a
+/// secondary would wait for a quiet moment. Nothing waits for it (waiters
+/// watch the primary, and recovery rebuilds a short index from the data),
+/// but it must not lag without bound: once the policy's interval has passed
+/// since it was last clean, its next segment is synced right after a primary
+/// sync, while the released writers come back for the next one.
+fn secondary_due(sh: &Shared, st: &mut State, now: u64) -> Option<FlushRequest> {
+    let policy = st.planner.policy();
+    if policy.mode != FlushMode::Sync
+        || st.in_flight
+        || now < st.secondary_clean_ms.saturating_add(policy.interval_ms)
+    {
+        return None;
+    }
+    for (log, seg_size) in &sh.logs {
+        if *log == sh.primary {
+            continue;
+        }
+        let Some((seg, r)) = st.planner.dirty(log).and_then(|d| d.iter().next()) else {
+            continue;
+        };
+        // As the planner rounds: whole pages, clamped to the segment.
+        let end = page_ceil(r.end).min((*seg_size).max(r.end));
+        return Some(FlushRequest {
+            log: log.clone(),
+            seg,
+            range: page_floor(r.start)..end,
+            planned: r.clone(),
+        });
+    }
+    // All clean: nothing lags.
+    st.secondary_clean_ms = now;
+    None
+}
+
+/// The longest a sync is held back for writers still to arrive, as a
+/// fraction of the average sync: half a sync's time buys up to a whole
+/// group in the next one, and a writer that never comes back costs at most that.
+const GATHER_DIVISOR: u64 = 2;
+
+/// Group commit's gather: in sync mode, with something to sync, the writers
+/// the last publish released are likely to write again within a moment (the
+/// time to be scheduled and encode one record). Starting the sync at once
+/// would leave them to the sync after, so every round would split in two;
+/// holding it back until they all noted a write (the last one wakes the
+/// thread) or for at most half an average sync puts them in this one.
+/// Returns how long to sleep, or `None` to sync now.
+fn gather(st: &mut State) -> Option<Duration> {
+    let pending = st.planner.policy().mode == FlushMode::Sync
+        && !st.in_flight
+        && !st.planner.is_clean()
+        && st.registry.outstanding() > 0;
+    if !pending {
+        if let Some(since) = st.gather_since.take() {
+            st.stats.gather_micros += micros(since.elapsed());
+        }
+        st.registry.set_gathering(false);
+        return None;
+    }
+    let cap = Duration::from_micros(st.sync_avg_micros / GATHER_DIVISOR);
+    let since = *st.gather_since.get_or_insert_with(Instant::now);
+    let waited = since.elapsed();
+    let left = cap.checked_sub(waited).filter(|d| !d.is_zero());
+    st.registry.set_gathering(left.is_some());
+    if left.is_none() {
+        // The writers still out are not coming back soon (they stopped, or
+        // the machine is too busy to run them): sync what is there, and do
+        // not wait for them again.
+        st.gather_since = None;
+        st.stats.gather_micros += micros(waited);
+        st.stats.gathers_timed_out += 1;
+        st.registry.forget_outstanding();
+    }
+    left
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Splits a write of absolute `[from, to)` in a log of `seg_size` segments
@@ -405,6 +576,7 @@ pub fn split(
 mod tests {
     use super::*;
     use crate::store::Layout;
+    use rocketlog_core::engine::flush::Dirty;
 
     fn setup(mode: FlushPolicy) -> (tempfile::TempDir, DiskStore, Flusher) {
         let dir = tempfile::tempdir().unwrap();
@@ -458,6 +630,72 @@ mod tests {
         assert!(matches!(e, WaitError::Timeout { offset, .. } if offset == 1 << 30));
         assert!(t.elapsed() >= Duration::from_millis(50) && t.elapsed() < Duration::from_secs(5));
         f.stop().unwrap();
+    }
+
+    #[test]
+    fn a_busy_primary_log_does_not_starve_a_secondary_one() {
+        // DLedger-shaped: data (primary) and index, group commit.
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::new(Layout::dledger(dir.path(), "n0"));
+        store.create(&LogId::DLedgerData, 0, 1 << 22).unwrap();
+        store.create(&LogId::DLedgerIndex, 0, 1 << 20).unwrap();
+        let f = Flusher::start(
+            store.clone(),
+            FlushSettings {
+                policy: FlushPolicy {
+                    mode: FlushMode::Sync,
+                    ..FlushPolicy::DLEDGER
+                },
+                logs: vec![
+                    (LogId::DLedgerData, 1 << 22),
+                    (LogId::DLedgerIndex, 1 << 20),
+                ],
+                primary: LogId::DLedgerData,
+                hook_interval_ms: 0,
+            },
+            0,
+            None,
+        )
+        .unwrap();
+        let next = Mutex::new(0u64);
+        let start = Instant::now();
+        // Four writers keep the data log dirty whenever the thread looks.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    while start.elapsed() < Duration::from_millis(300) {
+                        let end = {
+                            let mut n = next.lock().unwrap();
+                            let (at, ix) = (*n * 100, *n * 32);
+                            if at + 100 > 1 << 22 {
+                                return;
+                            }
+                            store.write(&LogId::DLedgerData, 0, at, &[3; 100]).unwrap();
+                            store.write(&LogId::DLedgerIndex, 0, ix, &[4; 32]).unwrap();
+                            *n += 1;
+                            let mut w = split(&LogId::DLedgerData, 1 << 22, at, at + 100);
+                            w.extend(split(&LogId::DLedgerIndex, 1 << 20, ix, ix + 32));
+                            f.note(&w, at + 100);
+                            at + 100
+                        };
+                        f.wait_durable(end, Duration::from_secs(5)).unwrap();
+                    }
+                });
+            }
+        });
+        // While they ran, the index was synced too (at least every policy
+        // interval): its first dirty byte moved past its start.
+        let n = *next.lock().unwrap();
+        let index_dirty_from = f
+            .shared
+            .lock()
+            .planner
+            .dirty(&LogId::DLedgerIndex)
+            .and_then(Dirty::lowest)
+            .unwrap_or(n * 32);
+        assert!(index_dirty_from > 0, "index never synced ({n} entries)");
+        f.stop().unwrap();
+        assert_eq!(f.durable(), n * 100);
     }
 
     #[test]

@@ -1,27 +1,50 @@
 //! The group-commit wait/notify protocol, apart from what is synced and when.
 //!
-//! One mutex guards the flusher's state `S`; two condition variables hang off
-//! it:
+//! One mutex guards the flusher's state `S`, which carries a [`Registry`] of
+//! the writers blocked in [`GroupCommit::wait_durable`]. Around it:
 //!
-//! * `work` wakes the flush thread (new writes, stop);
-//! * `done` wakes writers blocked in [`GroupCommit::wait_durable`] (the
-//!   durable watermark moved, a sync failed, the flusher stopped) and
-//!   `flush_now` callers waiting for a sync in flight.
+//! * the `work` condition variable wakes the flush thread (new writes, stop),
+//!   and only when it sleeps: a writer noting a write while the thread is
+//!   busy syncing does not pay a wake-up (it is seen at the thread's next look);
+//! * each blocked writer parks on its *own* thread handle, registered with
+//!   the end offset it waits for. [`GroupCommit::publish`] moves exactly the
+//!   writers whose record the new watermark covers (all of them after a
+//!   failure or stop) out of the registry, and the caller unparks them
+//!   [after releasing the lock](GroupCommit::unpark): no thundering herd of
+//!   every waiter on one condition variable, and the woken writers do not
+//!   queue on the mutex, because they read the watermark from an atomic
+//!   mirror of it;
+//! * the `done` condition variable wakes `flush_now` callers waiting for a
+//!   sync in flight (rare: shutdown, segment removal).
 //!
 //! The rules that make the wait correct (no lost wake-up, no early success):
 //! every change that can end a wait — a higher watermark, the error latch,
-//! the stop flag — is made under the lock and followed by [`GroupCommit::publish`]
-//! before the lock is released; a writer tests its [`verdict`] under the same
-//! lock before every wait. The protocol is model-checked with loom
-//! (`scripts/loom.sh`): under `cfg(all(loom, test))` the primitives are
-//! loom's. Loom has no clock (its timed wait never times out), so the
-//! deadline path is covered by the real-time unit tests in the parent module.
+//! the stop flag — is made under the lock and followed by
+//! [`GroupCommit::publish`] in the same critical section, which updates the
+//! atomic mirror and takes the covered writers out; a writer tests its
+//! [`verdict`] under the same lock before it registers and parks, so a
+//! publish either happened before (the verdict sees it) or finds it
+//! registered (and unparks it). A parked writer re-checks the mirror on every
+//! return from `park` (spurious returns, stale unparks and timeouts included)
+//! and re-takes the lock only when it is not covered. The protocol is
+//! model-checked with loom (`scripts/loom.sh`): under `cfg(all(loom, test))`
+//! the primitives are loom's. Loom has no clock (a timed park there is a plain
+//! park that never times out), so the deadline path is covered by the
+//! real-time unit tests here and in the parent module.
 
 #[cfg(all(loom, test))]
+use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(all(loom, test))]
 use loom::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(all(loom, test))]
+use loom::thread::{Thread, current};
 use std::sync::PoisonError;
 #[cfg(not(all(loom, test)))]
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(not(all(loom, test)))]
 use std::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(all(loom, test)))]
+use std::thread::{Thread, current};
 use std::time::{Duration, Instant};
 
 use rocketlog_core::store::StoreError;
@@ -37,6 +60,8 @@ pub(crate) trait Watermark {
     /// The flusher stopped with nothing left to sync: the watermark will
     /// never move again.
     fn stopped(&self) -> bool;
+    /// The blocked writers and the flush thread's sleep flag.
+    fn registry(&mut self) -> &mut Registry;
 }
 
 /// How a wait for `end` ends given the state, or `None` to keep waiting.
@@ -55,19 +80,98 @@ pub(crate) fn verdict<S: Watermark>(st: &S, end: u64) -> Option<Result<(), WaitE
     None
 }
 
-/// The flusher's state behind its mutex, with the two condition variables.
+/// One writer parked until the watermark reaches `end`.
+struct Waiter {
+    end: u64,
+    ticket: u64,
+    thread: Thread,
+}
+
+/// The part of the flusher's state the protocol itself keeps (behind the
+/// same lock): who waits for what, and whether the flush thread sleeps.
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// Parked writers, in no particular order (at most one per writer thread).
+    waiters: Vec<Waiter>,
+    next_ticket: u64,
+    /// The flush thread is (about to be) asleep in [`GroupCommit::wait_work`].
+    flusher_idle: bool,
+    /// Writers released by a publish that have not noted a new write since
+    /// (see [`GroupCommit::arrived`]).
+    outstanding: usize,
+    /// The flush thread holds back a sync until the outstanding writers
+    /// arrive (or its deadline): a note wakes it only when the last does.
+    gathering: bool,
+    /// Threads in [`GroupCommit::wait_published`].
+    published_waiters: usize,
+}
+
+impl Registry {
+    fn ticket(&mut self) -> u64 {
+        self.next_ticket = self.next_ticket.wrapping_add(1);
+        self.next_ticket
+    }
+    fn remove(&mut self, ticket: u64) {
+        if let Some(i) = self.waiters.iter().position(|w| w.ticket == ticket) {
+            self.waiters.swap_remove(i);
+        }
+    }
+    fn register(&mut self, end: u64, ticket: u64, thread: &Thread) {
+        if !self.waiters.iter().any(|w| w.ticket == ticket) {
+            self.waiters.push(Waiter {
+                end,
+                ticket,
+                thread: thread.clone(),
+            });
+        }
+    }
+    /// Released writers that have not written again since.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding
+    }
+    /// Gives up on the outstanding writers (a gather timed out: they are
+    /// not coming back soon, e.g. they stopped writing).
+    pub(crate) fn forget_outstanding(&mut self) {
+        self.outstanding = 0;
+    }
+    /// Sets whether the flush thread, when it sleeps next, waits for the
+    /// outstanding writers (see [`GroupCommit::wake_flusher`]).
+    pub(crate) fn set_gathering(&mut self, on: bool) {
+        self.gathering = on;
+    }
+    /// Writers blocked right now.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiters.len()
+    }
+}
+
+/// Threads to unpark once the lock is released (see [`GroupCommit::unpark`]).
+/// The flush thread keeps one and reuses its capacity.
+pub(crate) type Wakes = Vec<Thread>;
+
+/// The flusher's state behind its mutex, the flush thread's condition
+/// variable and the watermark's lock-free mirror.
 pub(crate) struct GroupCommit<S> {
     st: Mutex<S>,
     work: Condvar,
     done: Condvar,
+    /// `S::durable` as of the last publish.
+    durable: AtomicU64,
+    /// A failure is latched or the flusher stopped: waiters must take the
+    /// lock for their verdict even when the mirror covers them.
+    ended: AtomicBool,
 }
 
 impl<S: Watermark> GroupCommit<S> {
     pub(crate) fn new(st: S) -> Self {
+        let durable = AtomicU64::new(st.durable());
         Self {
             st: Mutex::new(st),
             work: Condvar::new(),
             done: Condvar::new(),
+            durable,
+            ended: AtomicBool::new(false),
         }
     }
 
@@ -78,9 +182,24 @@ impl<S: Watermark> GroupCommit<S> {
         self.st.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes the flush thread (call with the lock held, after noting writes).
-    pub(crate) fn wake_flusher(&self) {
-        self.work.notify_one();
+    /// Counts a write noted by a writer (call with the lock held, before
+    /// [`wake_flusher`](Self::wake_flusher)): one fewer outstanding writer.
+    pub(crate) fn arrived(&self, st: &mut S) {
+        let r = st.registry();
+        r.outstanding = r.outstanding.saturating_sub(1);
+    }
+
+    /// Wakes the flush thread if it sleeps (call with the lock held, after
+    /// noting writes). A busy thread looks at the state again before it
+    /// sleeps, under the same lock, so it needs no signal; a gathering one
+    /// only when the last outstanding writer arrived (its own deadline
+    /// covers writers that never come back).
+    pub(crate) fn wake_flusher(&self, st: &mut S) {
+        let r = st.registry();
+        if r.flusher_idle && !(r.gathering && r.outstanding > 0) {
+            r.flusher_idle = false;
+            self.work.notify_one();
+        }
     }
 
     /// Wakes every thread waiting on `work` (stop).
@@ -88,26 +207,61 @@ impl<S: Watermark> GroupCommit<S> {
         self.work.notify_all();
     }
 
-    /// Wakes every waiter after a change that may end a wait (watermark,
-    /// failure, stop, a sync no longer in flight). Call with the lock held.
-    pub(crate) fn publish(&self) {
-        self.done.notify_all();
+    /// After a change that may end a wait (watermark, failure, stop, a sync
+    /// no longer in flight): updates the mirror and moves the writers it
+    /// releases into `wakes`. Call with the lock held, then
+    /// [`unpark`](Self::unpark) `wakes` once the lock is released.
+    pub(crate) fn publish(&self, st: &mut S, wakes: &mut Wakes) {
+        let durable = st.durable();
+        let ended = st.failure().is_some() || st.stopped();
+        self.durable.store(durable, Ordering::Release);
+        if ended {
+            self.ended.store(true, Ordering::Release);
+        }
+        let r = st.registry();
+        let mut i = 0;
+        let mut released = 0;
+        while i < r.waiters.len() {
+            if ended || r.waiters[i].end <= durable {
+                wakes.push(r.waiters.swap_remove(i).thread);
+                released += 1;
+            } else {
+                i += 1;
+            }
+        }
+        r.outstanding = if ended { 0 } else { r.outstanding + released };
+        if r.published_waiters > 0 {
+            self.done.notify_all();
+        }
+    }
+
+    /// Unparks the writers [`publish`](Self::publish) released (call without
+    /// the lock: each unpark is a system call, and the writers need not
+    /// wait for it).
+    pub(crate) fn unpark(wakes: &mut Wakes) {
+        for t in wakes.drain(..) {
+            t.unpark();
+        }
     }
 
     /// Releases the lock until the next [`publish`](Self::publish) (or a
     /// spurious wake-up: callers re-check their condition).
-    pub(crate) fn wait_published<'a>(&self, st: MutexGuard<'a, S>) -> MutexGuard<'a, S> {
-        self.done.wait(st).unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn wait_published<'a>(&self, mut st: MutexGuard<'a, S>) -> MutexGuard<'a, S> {
+        st.registry().published_waiters += 1;
+        let mut st = self.done.wait(st).unwrap_or_else(PoisonError::into_inner);
+        st.registry().published_waiters -= 1;
+        st
     }
 
     /// The flush thread's sleep: until woken for work, or `timeout` (if any)
     /// passes. Callers re-check their state either way.
     pub(crate) fn wait_work<'a>(
         &self,
-        st: MutexGuard<'a, S>,
+        mut st: MutexGuard<'a, S>,
         timeout: Option<Duration>,
     ) -> MutexGuard<'a, S> {
-        match timeout {
+        st.registry().flusher_idle = true;
+        let mut st = match timeout {
             Some(d) => {
                 self.work
                     .wait_timeout(st, d)
@@ -115,32 +269,65 @@ impl<S: Watermark> GroupCommit<S> {
                     .0
             }
             None => self.work.wait(st).unwrap_or_else(PoisonError::into_inner),
-        }
+        };
+        st.registry().flusher_idle = false;
+        st
+    }
+
+    /// The mirror says `end` is durable and nothing ended the flusher.
+    fn covered(&self, end: u64) -> bool {
+        !self.ended.load(Ordering::Acquire) && self.durable.load(Ordering::Acquire) >= end
     }
 
     /// Blocks until the watermark covers `end` (`Ok`), a sync failed, the
     /// flusher stopped short of `end`, or `timeout` passed.
     pub(crate) fn wait_durable(&self, end: u64, timeout: Duration) -> Result<(), WaitError> {
+        if self.covered(end) {
+            return Ok(());
+        }
         let start = Instant::now();
+        let me = current();
         let mut st = self.lock();
+        let ticket = st.registry().ticket();
         loop {
             if let Some(v) = verdict(&*st, end) {
+                st.registry().remove(ticket);
                 return v;
             }
             let waited = start.elapsed();
             if waited >= timeout {
+                st.registry().remove(ticket);
                 return Err(WaitError::Timeout {
                     offset: end,
                     waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                 });
             }
-            st = self
-                .done
-                .wait_timeout(st, timeout - waited)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            // Registered under the lock after a negative verdict: the next
+            // publish that covers `end` (or ends the flusher) unparks us.
+            st.registry().register(end, ticket, &me);
+            drop(st);
+            park_for(timeout - waited);
+            // The publish that set the mirror took this waiter out of the
+            // registry in the same critical section: nothing to clean up.
+            if self.covered(end) {
+                return Ok(());
+            }
+            st = self.lock();
         }
     }
+}
+
+/// Parks the current thread for at most `d` (or until unparked; spurious
+/// returns are possible).
+#[cfg(not(all(loom, test)))]
+fn park_for(d: Duration) {
+    std::thread::park_timeout(d);
+}
+
+/// Loom has no clock: a timed park is a park.
+#[cfg(all(loom, test))]
+fn park_for(_d: Duration) {
+    loom::thread::park();
 }
 
 #[cfg(all(test, not(loom)))]
@@ -153,6 +340,7 @@ mod tests {
         durable: u64,
         error: Option<StoreError>,
         stop: bool,
+        reg: Registry,
     }
     impl Watermark for St {
         fn durable(&self) -> u64 {
@@ -164,6 +352,100 @@ mod tests {
         fn stopped(&self) -> bool {
             self.stop
         }
+        fn registry(&mut self) -> &mut Registry {
+            &mut self.reg
+        }
+    }
+
+    /// Spins (sleeping) until `n` writers are registered.
+    fn until_waiting(gc: &GroupCommit<St>, n: usize) {
+        let t = Instant::now();
+        while gc.lock().reg.waiting() != n {
+            assert!(t.elapsed() < Duration::from_secs(10), "never {n} waiters");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Publishes a new watermark as the flush thread does.
+    fn advance(gc: &GroupCommit<St>, durable: u64) {
+        let mut wakes = Wakes::new();
+        {
+            let mut st = gc.lock();
+            st.durable = durable;
+            gc.publish(&mut st, &mut wakes);
+        }
+        GroupCommit::<St>::unpark(&mut wakes);
+    }
+
+    #[test]
+    fn publish_releases_exactly_the_covered_writers() {
+        let gc = GroupCommit::new(St::default());
+        std::thread::scope(|s| {
+            let ws: Vec<_> = [10u64, 20, 30]
+                .into_iter()
+                .map(|end| {
+                    let gc = &gc;
+                    s.spawn(move || gc.wait_durable(end, Duration::from_secs(30)))
+                })
+                .collect();
+            until_waiting(&gc, 3);
+            advance(&gc, 20);
+            // The writers for 10 and 20 are out of the registry and return;
+            // the one for 30 stays parked.
+            assert_eq!(gc.lock().reg.waiting(), 1);
+            let mut ws = ws.into_iter();
+            for w in ws.by_ref().take(2) {
+                assert_eq!(w.join().unwrap(), Ok(()));
+            }
+            assert_eq!(gc.lock().reg.waiting(), 1);
+            advance(&gc, 30);
+            assert_eq!(ws.next().unwrap().join().unwrap(), Ok(()));
+            assert_eq!(gc.lock().reg.waiting(), 0);
+        });
+        // Covered already: no lock, no registration.
+        assert_eq!(gc.wait_durable(30, Duration::ZERO), Ok(()));
+    }
+
+    #[test]
+    fn a_failure_releases_every_writer_and_every_later_one() {
+        let gc = GroupCommit::new(St::default());
+        let e = StoreError::new(StoreErrorKind::Io, "EIO");
+        std::thread::scope(|s| {
+            let ws: Vec<_> = [10u64, 20]
+                .into_iter()
+                .map(|end| {
+                    let gc = &gc;
+                    s.spawn(move || gc.wait_durable(end, Duration::from_secs(30)))
+                })
+                .collect();
+            until_waiting(&gc, 2);
+            let mut wakes = Wakes::new();
+            {
+                let mut st = gc.lock();
+                st.durable = 10;
+                st.error = Some(e.clone());
+                gc.publish(&mut st, &mut wakes);
+            }
+            GroupCommit::<St>::unpark(&mut wakes);
+            for w in ws {
+                assert_eq!(w.join().unwrap(), Err(WaitError::Failed(e.clone())));
+            }
+        });
+        assert_eq!(
+            gc.wait_durable(0, Duration::ZERO),
+            Err(WaitError::Failed(e))
+        );
+    }
+
+    #[test]
+    fn a_timed_out_writer_leaves_the_registry() {
+        let gc = GroupCommit::new(St::default());
+        let r = gc.wait_durable(10, Duration::from_millis(20));
+        assert!(
+            matches!(r, Err(WaitError::Timeout { offset: 10, .. })),
+            "{r:?}"
+        );
+        assert_eq!(gc.lock().reg.waiting(), 0);
     }
 
     #[test]
@@ -212,6 +494,7 @@ mod loom_model {
         durable: u64,
         error: Option<StoreError>,
         stop: bool,
+        reg: Registry,
     }
     impl Watermark for Model {
         fn durable(&self) -> u64 {
@@ -223,6 +506,9 @@ mod loom_model {
         fn stopped(&self) -> bool {
             self.stop && self.durable >= self.written
         }
+        fn registry(&mut self) -> &mut Registry {
+            &mut self.reg
+        }
     }
 
     fn eio() -> StoreError {
@@ -233,6 +519,7 @@ mod loom_model {
     fn flusher(gc: &GroupCommit<Model>, fail_at: Option<usize>) {
         let mut st = gc.lock();
         let mut syncs = 0;
+        let mut wakes = Wakes::new();
         loop {
             if st.error.is_some() || (st.stop && st.durable >= st.written) {
                 return;
@@ -248,7 +535,10 @@ mod loom_model {
                     st.durable = st.durable.max(target);
                 }
                 syncs += 1;
-                gc.publish();
+                gc.publish(&mut st, &mut wakes);
+                drop(st);
+                GroupCommit::<Model>::unpark(&mut wakes);
+                st = gc.lock();
                 continue;
             }
             st = gc.wait_work(st, None);
@@ -260,7 +550,7 @@ mod loom_model {
         {
             let mut st = gc.lock();
             st.written = st.written.max(end);
-            gc.wake_flusher();
+            gc.wake_flusher(&mut st);
         }
         let r = gc.wait_durable(end, FOREVER);
         let st = gc.lock();
@@ -278,10 +568,14 @@ mod loom_model {
     }
 
     fn stop(gc: &GroupCommit<Model>) {
-        let mut st = gc.lock();
-        st.stop = true;
-        gc.wake_flusher_all();
-        gc.publish();
+        let mut wakes = Wakes::new();
+        {
+            let mut st = gc.lock();
+            st.stop = true;
+            gc.wake_flusher_all();
+            gc.publish(&mut st, &mut wakes);
+        }
+        GroupCommit::<Model>::unpark(&mut wakes);
     }
 
     fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -298,6 +592,7 @@ mod loom_model {
             durable: 0,
             error: None,
             stop: false,
+            reg: Registry::default(),
         }))
     }
 
