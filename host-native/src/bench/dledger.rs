@@ -47,6 +47,10 @@ pub(super) fn run(
     let small = vec![0x42u8; 100];
     for (body, label) in [(&kib, "1KiB"), (&small, "100B")] {
         for writers in [1usize, 4] {
+            let name = format!("dledger/append/async/{label}/{writers}w");
+            if !cfg.wants(&name) {
+                continue;
+            }
             progress(&format!(
                 "dledger: append async {label} {writers} writer(s)"
             ));
@@ -55,15 +59,14 @@ pub(super) fn run(
             let per = cfg.async_msgs() / writers as u64;
             let o = run::writers(writers, Bound::Count(per), |_, _| append(&store, body))?;
             store.close()?;
-            figs.push(append_figure(
-                format!("dledger/append/async/{label}/{writers}w"),
-                &o,
-                writers,
-                lim,
-            ));
+            figs.push(append_figure(name, &o, writers, lim));
         }
     }
     for writers in [1usize, 16, 64] {
+        let name = format!("dledger/append/sync/1KiB/{writers}w");
+        if !cfg.wants(&name) {
+            continue;
+        }
         progress(&format!("dledger: append sync 1KiB {writers} writer(s)"));
         let root = fresh(dir, "dl-sync")?;
         let (store, _) = DLedgerStore::open(store_cfg(&root, true))?;
@@ -72,15 +75,13 @@ pub(super) fn run(
         })?;
         let syncs = store.stats().flush.syncs;
         store.close()?;
-        figs.push(sync_figure(
-            format!("dledger/append/sync/1KiB/{writers}w"),
-            &o,
-            writers,
-            lim,
-            syncs,
-        ));
+        figs.push(sync_figure(name, &o, writers, lim, syncs));
     }
 
+    let on_store = ["dledger/get/by-index", "dledger/recovery/reopen"];
+    if !cfg.wants_fill("dledger", &on_store) {
+        return Ok(());
+    }
     let target = cfg.store_bytes();
     progress(&format!("dledger: fill a {} MiB store", target >> 20));
     let root = fresh(dir, "dl-store")?;
@@ -99,23 +100,29 @@ pub(super) fn run(
     figs.push(fill);
     let entries = o.ops;
 
-    progress("dledger: random reads by index");
-    let mut rng = Rng(0x5EED);
-    let idx: Vec<i64> = (0..20_000).map(|_| rng.below(entries) as i64).collect();
-    let o = run::writers(1, Bound::Count(cfg.reads() as u64), |_, i| {
-        let b = store.get(idx[i as usize % idx.len()])?;
-        Ok(Some(b.len() as u64))
-    })?;
-    figs.push(read_figure("dledger/get/by-index", &o, 1024.0 + 48.0, lim));
+    if cfg.wants(on_store[0]) {
+        progress("dledger: random reads by index");
+        let mut rng = Rng(0x5EED);
+        let idx: Vec<i64> = (0..20_000).map(|_| rng.below(entries) as i64).collect();
+        let o = run::writers(1, Bound::Count(cfg.reads() as u64), |_, i| {
+            let b = store.get(idx[i as usize % idx.len()])?;
+            Ok(Some(b.len() as u64))
+        })?;
+        figs.push(read_figure(on_store[0], &o, 1024.0 + 48.0, lim));
+    }
     store.close()?;
 
+    if !cfg.wants(on_store[1]) {
+        std::fs::remove_dir_all(&root)?;
+        return Ok(());
+    }
     progress("dledger: recovery");
     let t = Instant::now();
     let (store, rep) = DLedgerStore::open(store_cfg(&root, false))?;
     let secs = t.elapsed().as_secs_f64();
     store.close()?;
     let checked = rep.valid_end.saturating_sub(rep.scan_start);
-    let mut f = Figure::rate("dledger/recovery/reopen", secs, "s").time_limit(
+    let mut f = Figure::rate(on_store[1], secs, "s").time_limit(
         checked as f64 / lim.crc32,
         "crc32fast over the bytes recovery checked",
     );

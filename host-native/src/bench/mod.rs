@@ -39,6 +39,10 @@ pub struct Config {
     pub peer: Option<PathBuf>,
     /// Skip the DLedger workloads.
     pub skip_dledger: bool,
+    /// Run only the workloads whose names contain one of these substrings
+    /// (empty: all). The machine limits are always measured. See
+    /// [`Config::wants`].
+    pub only: Vec<String>,
 }
 
 impl Config {
@@ -64,6 +68,40 @@ impl Config {
     /// Random reads per read workload.
     pub fn reads(&self) -> usize {
         if self.quick { 100_000 } else { 500_000 }
+    }
+
+    /// Whether the workload named `workload` (e.g.
+    /// `rocketmq/append/sync/1KiB/64w`) is selected: no `--only` given, or
+    /// its name contains one of the substrings. A RocketMQ workload the peer
+    /// also runs is selected too when a substring matches its ratio's name
+    /// (`rocketmq/.../vs-peer`) and the peer is run, so `--only peer` or
+    /// `--only vs-peer` runs every pair and prints every ratio.
+    pub fn wants(&self, workload: &str) -> bool {
+        let hit = |name: &str| self.only.iter().any(|s| name.contains(s.as_str()));
+        if self.only.is_empty() || hit(workload) {
+            return true;
+        }
+        self.peer.is_some()
+            && peer::counterpart(workload).is_some()
+            && hit(&format!("{workload}/vs-peer"))
+    }
+
+    /// Whether any of `workloads` is selected.
+    pub fn wants_any(&self, workloads: &[&str]) -> bool {
+        workloads.iter().any(|w| self.wants(w))
+    }
+
+    /// Whether the large store must be filled: one of the workloads on it
+    /// is selected, or a substring names the fill (`fill`). An append
+    /// substring alone (`append/async/1KiB/1w`) does not fill 1 GiB.
+    pub(crate) fn wants_fill(&self, engine: &str, on_store: &[&str]) -> bool {
+        let fill = format!("{engine}/append/async/1KiB/1w/fill");
+        self.only.is_empty()
+            || on_store.iter().any(|w| self.wants(w))
+            || self
+                .only
+                .iter()
+                .any(|s| s.contains("fill") && fill.contains(s.as_str()))
     }
 }
 
@@ -133,8 +171,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<F
         dledger::run(cfg, &scratch.0, &lim, &mut figs, progress)?;
     }
     if let Some(p) = &cfg.peer {
-        progress("peer: rocketmq-store");
-        peer::run(cfg, p, &scratch.0, &mut figs)?;
+        peer::run(cfg, p, &scratch.0, &mut figs, progress)?;
     }
     drop(scratch);
     Ok(figs)
@@ -157,4 +194,78 @@ fn fresh(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     }
     std::fs::create_dir_all(&p)?;
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(only: &[&str], peer: bool) -> Config {
+        Config {
+            quick: true,
+            dir: PathBuf::from("unused"),
+            peer: peer.then(|| PathBuf::from("peer-bin")),
+            skip_dledger: false,
+            only: only.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_selects_by_substring() {
+        let all = cfg(&[], false);
+        assert!(all.wants("rocketmq/scan/walk") && all.wants("dledger/get/by-index"));
+        let c = cfg(&["append/sync/1KiB/64w", "get/by-key"], false);
+        assert!(c.wants("rocketmq/append/sync/1KiB/64w"));
+        assert!(c.wants("dledger/append/sync/1KiB/64w"));
+        assert!(c.wants("rocketmq/get/by-key"));
+        assert!(!c.wants("rocketmq/append/sync/1KiB/16w"));
+        assert!(!c.wants("rocketmq/append/async/1KiB/1w"));
+        assert!(c.wants_any(&["rocketmq/scan/walk", "rocketmq/get/by-key"]));
+        assert!(!c.wants_any(&["rocketmq/scan/walk", "rocketmq/recovery/normal"]));
+    }
+
+    #[test]
+    fn only_peer_selects_the_pairs_when_the_peer_runs() {
+        let fill = "peer/append/async/1KiB/1w/fill".to_owned();
+        let c = cfg(&["peer"], true);
+        assert!(c.wants("rocketmq/append/sync/1KiB/64w"));
+        assert!(c.wants("rocketmq/get/by-queue-offset"));
+        // No peer counterpart, or no peer: not selected.
+        assert!(!c.wants("rocketmq/scan/walk"));
+        assert!(!c.wants("dledger/append/sync/1KiB/64w"));
+        assert!(!cfg(&["peer"], false).wants("rocketmq/append/sync/1KiB/64w"));
+        assert_eq!(peer::selected(&c).len(), 11);
+        assert_eq!(
+            peer::selected(&cfg(&["append/sync/1KiB/64w"], true)),
+            ["peer/append/sync/1KiB/64w"]
+        );
+        // `rocketmq/...` substrings also name the ratios, so the peer's
+        // counterparts run (`--no-peer` measures rocketlog alone).
+        assert_eq!(
+            peer::selected(&cfg(&["rocketmq/append/sync"], true)),
+            [
+                "peer/append/sync/1KiB/1w",
+                "peer/append/sync/1KiB/16w",
+                "peer/append/sync/1KiB/64w"
+            ]
+        );
+        assert!(peer::selected(&cfg(&["rocketmq/scan", "dledger/"], true)).is_empty());
+        // The peer fills its store for its reads only, as rocketlog does.
+        assert!(!peer::selected(&cfg(&["rocketmq/append"], true)).contains(&fill));
+        assert!(peer::selected(&cfg(&["get/by-key"], true)).contains(&fill));
+        assert!(peer::selected(&cfg(&["1w/fill"], true)).contains(&fill));
+        assert_eq!(peer::selected(&cfg(&[], true)).len(), 11);
+    }
+
+    #[test]
+    fn the_large_store_is_filled_only_when_needed() {
+        let on = ["rocketmq/get/by-key", "rocketmq/scan/walk"];
+        assert!(cfg(&[], false).wants_fill("rocketmq", &on));
+        assert!(!cfg(&["append/async/1KiB/1w"], false).wants_fill("rocketmq", &on));
+        assert!(!cfg(&["rocketmq/append"], false).wants_fill("rocketmq", &on));
+        assert!(cfg(&["get/by-key"], false).wants_fill("rocketmq", &on));
+        assert!(cfg(&["fill"], false).wants_fill("rocketmq", &on));
+        assert!(cfg(&["rocketmq/append/async/1KiB/1w/fill"], false).wants_fill("rocketmq", &on));
+        assert!(!cfg(&["rocketmq/append/async/1KiB/1w/fill"], false).wants_fill("dledger", &on));
+    }
 }

@@ -2,7 +2,8 @@
 //! append and read workloads in its own process and prints JSON lines
 //! (`{"workload": "peer/...", "value": .., "unit": "msgs/s" | "µs p99", ...}`).
 //! Each peer figure is listed, followed by the rocketlog / peer ratio of the
-//! rocketlog figure of the same workload.
+//! rocketlog figure of the same workload. The peer is given the same sizes
+//! (messages, reads, sync run length, store size) and the selected workloads.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,18 +16,81 @@ fn dur_us(v: &serde_json::Value, k: &str) -> std::time::Duration {
     )
 }
 
-/// Runs the peer binary and adds its figures and the ratios to `figs`.
+/// The fill of the store the reads run on.
+const FILL: &str = "append/async/1KiB/1w/fill";
+
+/// The workloads the peer runs, named after `peer/`; rocketlog's figure of
+/// the same workload is `rocketmq/` and the same rest.
+const WORKLOADS: &[&str] = &[
+    "append/async/1KiB/1w",
+    "append/async/1KiB/4w",
+    "append/async/100B/1w",
+    "append/async/100B/4w",
+    "append/sync/1KiB/1w",
+    "append/sync/1KiB/16w",
+    "append/sync/1KiB/64w",
+    FILL,
+    "get/by-commitlog-offset",
+    "get/by-queue-offset",
+    "get/by-key",
+];
+
+/// The peer workload (`peer/...`) a rocketlog workload is compared with.
+pub(super) fn counterpart(workload: &str) -> Option<String> {
+    let rest = workload.strip_prefix("rocketmq/")?;
+    WORKLOADS.contains(&rest).then(|| format!("peer/{rest}"))
+}
+
+/// The peer workloads `cfg` selects: those whose own name, or whose ratio's
+/// name (`rocketmq/.../vs-peer`), contains one of the `--only` substrings.
+/// Its fill, as rocketlog's (`Config::wants_fill`), only when a read on the
+/// filled store is selected or a substring names the fill (`fill`).
+pub(super) fn selected(cfg: &Config) -> Vec<String> {
+    let hit = |rest: &str| {
+        cfg.only.iter().any(|s| {
+            format!("peer/{rest}").contains(s.as_str())
+                || format!("rocketmq/{rest}/vs-peer").contains(s.as_str())
+        })
+    };
+    let mut out: Vec<String> = WORKLOADS
+        .iter()
+        .filter(|rest| **rest != FILL && (cfg.only.is_empty() || hit(rest)))
+        .map(|rest| format!("peer/{rest}"))
+        .collect();
+    let reads = out.iter().any(|w| w.starts_with("peer/get/"));
+    let named = cfg.only.iter().any(|s| s.contains("fill") && hit(FILL));
+    if cfg.only.is_empty() || reads || named {
+        out.push(format!("peer/{FILL}"));
+    }
+    out
+}
+
+/// Runs the peer binary (if any of its workloads is selected) and adds its
+/// figures and the ratios to `figs`.
 pub(super) fn run(
     cfg: &Config,
     bin: &Path,
     dir: &Path,
     figs: &mut Vec<Figure>,
+    progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
+    let wanted = selected(cfg);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    progress(&format!("peer: rocketmq-store ({})", bin.display()));
     let scratch = super::fresh(dir, "peer")?;
     let mut cmd = Command::new(bin);
     cmd.arg("--dir").arg(&scratch);
-    if cfg.quick {
-        cmd.arg("--quick");
+    cmd.arg("--msgs").arg(cfg.async_msgs().to_string());
+    cmd.arg("--reads").arg(cfg.reads().to_string());
+    cmd.arg("--sync-ms")
+        .arg(cfg.sync_run().as_millis().to_string());
+    cmd.arg("--fill-bytes").arg(cfg.store_bytes().to_string());
+    if !cfg.only.is_empty() {
+        for w in &wanted {
+            cmd.arg("--only").arg(w);
+        }
     }
     let out = cmd.output()?;
     anyhow::ensure!(

@@ -16,11 +16,22 @@ pub(super) fn limit_figures(l: &Limits) -> Vec<Figure> {
         "µs p50",
     );
     sync.note = format!("p99 {:.0} µs", l.fdatasync_p99.as_secs_f64() * 1e6);
+    // What bounds group commit on few cores: every sync put parks and wakes its writer.
+    let mut wake = Figure::rate(
+        format!("machine/wake-{}-threads", l.wakes.threads),
+        l.wakes.per_sec,
+        "wakes/s",
+    );
+    wake.note = format!(
+        "{:.2} µs CPU per wake",
+        l.wakes.cpu_per_wake.as_secs_f64() * 1e6
+    );
     vec![
         Figure::rate("machine/memcpy-fresh-mapping", gb(l.memcpy_fresh), "GB/s"),
         Figure::rate("machine/memcpy-warm-mapping", gb(l.memcpy_warm), "GB/s"),
         Figure::rate("machine/crc32fast", gb(l.crc32), "GB/s"),
         sync,
+        wake,
     ]
 }
 
@@ -172,13 +183,31 @@ pub fn svg_sync_chart(figs: &[Figure]) -> String {
             series_of("peer/append/sync/1KiB/"),
         ),
     ];
-    let limit: Vec<(f64, f64)> = figs
+    // The group-commit limit at every writer count measured: one fdatasync
+    // (the machine's median latency) per round of `writers` puts.
+    let fdatasync_us = figs
         .iter()
-        .filter(|f| f.workload.starts_with("rocketmq/append/sync/1KiB/"))
-        .filter_map(|f| Some((f.writers? as f64, f.limit?)))
+        .find(|f| f.workload == "machine/fdatasync-4KiB")
+        .map(|f| f.value)
+        .filter(|v| *v > 0.0);
+    let mut writers: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.0))
         .collect();
+    writers.sort_by(f64::total_cmp);
+    writers.dedup();
+    let limit: Vec<(f64, f64)> = match fdatasync_us {
+        Some(us) => writers.iter().map(|&n| (n, n / (us / 1e6))).collect(),
+        None => Vec::new(),
+    };
     series.push(("limit: writers / median fdatasync", "#7f7f7f", limit));
     series.retain(|s| !s.2.is_empty());
+    if series.iter().all(|s| s.0.starts_with("limit")) {
+        return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"60\" \
+                font-family=\"sans-serif\" font-size=\"12\"><text x=\"10\" y=\"30\">\
+                no sync-flush figures measured</text></svg>\n"
+            .to_owned();
+    }
 
     let (w, h, l, r, t, b) = (640.0, 400.0, 70.0, 20.0, 40.0, 50.0);
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.iter().copied()).collect();
@@ -283,4 +312,88 @@ pub fn svg_sync_chart(figs: &[Figure]) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sync(engine: &str, writers: usize, value: f64) -> Figure {
+        let mut f = Figure::rate(
+            format!("{engine}/append/sync/1KiB/{writers}w"),
+            value,
+            "msgs/s",
+        );
+        f.writers = Some(writers);
+        f
+    }
+
+    /// `(title, cx, cy)` of every data point.
+    fn points(svg: &str) -> Vec<(String, f64, f64)> {
+        let attr = |s: &str, k: &str| -> f64 {
+            let at = s.find(&format!("{k}=\"")).map(|i| i + k.len() + 2);
+            at.and_then(|i| s[i..].split('"').next()?.parse().ok())
+                .unwrap_or(f64::NAN)
+        };
+        svg.lines()
+            .filter(|l| l.starts_with("<circle"))
+            .map(|l| {
+                let title = l
+                    .split("<title>")
+                    .nth(1)
+                    .and_then(|t| t.split("</title>").next())
+                    .unwrap_or("");
+                (title.to_owned(), attr(l, "cx"), attr(l, "cy"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sync_chart_places_points_and_the_group_commit_limit() {
+        // fdatasync p50 100 µs: the limit is 10,000 msgs/s per writer.
+        let mut figs = vec![Figure::rate("machine/fdatasync-4KiB", 100.0, "µs p50")];
+        for (w, v) in [(1, 1_000.0), (16, 10_000.0), (64, 100_000.0)] {
+            figs.push(sync("rocketmq", w, v));
+        }
+        figs.push(sync("peer", 64, 10_000.0));
+        // Ratios share the prefix but are not msgs/s: never plotted.
+        figs.push(Figure::rate(
+            "rocketmq/append/sync/1KiB/64w/vs-peer",
+            10.0,
+            "×",
+        ));
+        let svg = svg_sync_chart(&figs);
+        let pts = points(&svg);
+        // 4 rocketlog-or-peer points and 3 limit points (1, 16, 64 writers).
+        assert_eq!(pts.len(), 7, "{svg}");
+        let find = |name: &str, w: usize| {
+            pts.iter()
+                .find(|p| p.0.starts_with(name) && p.0.contains(&format!(": {w} writers")))
+                .map(|p| (p.1, p.2))
+                .unwrap_or_else(|| panic!("no point {name} {w}: {pts:?}"))
+        };
+        let lim = |w: usize| find("limit", w);
+        let rmq = |w: usize| find("rocketlog RocketMQ", w);
+        // Log2 x axis: 1 writer on the y axis (x = 70), 64 at the right edge (620).
+        assert_eq!(rmq(1).0, 70.0);
+        assert_eq!(rmq(64).0, 620.0);
+        assert!((rmq(16).0 - (70.0 + 550.0 * 4.0 / 6.0)).abs() < 0.06);
+        // Log10 y axis over 1e3 ..= 1e6 (the limit at 64 writers is 640,000):
+        // 1e3 at the bottom (y = 350), 1e6 at the top (y = 40).
+        assert_eq!(rmq(1).1, 350.0);
+        let y = |v: f64| 350.0 - (v.log10() - 3.0) / 3.0 * 310.0;
+        assert!((rmq(64).1 - y(100_000.0)).abs() < 0.06);
+        assert!((lim(1).1 - y(10_000.0)).abs() < 0.06);
+        assert!((lim(64).1 - y(640_000.0)).abs() < 0.06);
+        assert!(svg.contains("limit: writers / median fdatasync: 64 writers, 640000 msgs/s"));
+        assert_eq!(find("rocketmq-store", 64), (620.0, rmq(16).1));
+    }
+
+    #[test]
+    fn sync_chart_without_sync_figures_is_a_note() {
+        let figs = vec![Figure::rate("machine/fdatasync-4KiB", 80.0, "µs p50")];
+        let svg = svg_sync_chart(&figs);
+        assert!(svg.contains("no sync-flush figures measured"), "{svg}");
+        assert!(points(&svg).is_empty());
+    }
 }

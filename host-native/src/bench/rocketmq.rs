@@ -18,6 +18,19 @@ use crate::mmap::MmapStore;
 use crate::resolve::resolve;
 use crate::walk;
 
+/// The workloads on the large (filled) store, in the order they run: reads,
+/// scans, recoveries.
+const ON_STORE: &[&str] = &[
+    "rocketmq/get/by-commitlog-offset",
+    "rocketmq/get/by-queue-offset",
+    "rocketmq/get/by-key",
+    "rocketmq/scan/walk",
+    "rocketmq/scan/verify",
+    "rocketmq/scan/dump-jsonl",
+    "rocketmq/recovery/normal",
+    "rocketmq/recovery/abnormal",
+];
+
 /// Queues the writers spread over.
 const QUEUES: i32 = 8;
 /// The topic of every workload.
@@ -93,9 +106,11 @@ pub(super) fn sync_figure(
     f.mb_s = Some(o.mb_per_sec());
     f.latency = Some(o.lat);
     f.writers = Some(writers);
+    // The second bound: one park + wake per sync put, at the measured wake rate.
     f.note = format!(
-        "{syncs} syncs, {:.1} msgs/sync",
-        o.ops as f64 / syncs.max(1) as f64
+        "{syncs} syncs, {:.1} msgs/sync; {:.2} of the wake rate",
+        o.ops as f64 / syncs.max(1) as f64,
+        o.ops_per_sec() / lim.wakes.per_sec.max(1.0)
     );
     f
 }
@@ -114,6 +129,10 @@ pub(super) fn run(
     // Async appends on fresh stores: 1 KiB / 100 B, 1 and 4 writers.
     for (body, label) in [(&kib, "1KiB"), (&small, "100B")] {
         for writers in [1usize, 4] {
+            let name = format!("rocketmq/append/async/{label}/{writers}w");
+            if !cfg.wants(&name) {
+                continue;
+            }
             progress(&format!(
                 "rocketmq: append async {label} {writers} writer(s)"
             ));
@@ -123,18 +142,16 @@ pub(super) fn run(
             let o = run::writers(writers, Bound::Count(per), |w, n| put(&store, body, w, n))?;
             store.close()?;
             let rec = o.bytes as f64 / o.ops.max(1) as f64;
-            figs.push(append_figure(
-                format!("rocketmq/append/async/{label}/{writers}w"),
-                &o,
-                writers,
-                rec,
-                lim,
-            ));
+            figs.push(append_figure(name, &o, writers, rec, lim));
         }
     }
 
     // Sync appends (group commit).
     for writers in [1usize, 16, 64] {
+        let name = format!("rocketmq/append/sync/1KiB/{writers}w");
+        if !cfg.wants(&name) {
+            continue;
+        }
         progress(&format!("rocketmq: append sync 1KiB {writers} writer(s)"));
         let root = fresh(dir, "rmq-sync")?;
         let (store, _) = RocketMqStore::open(&root, store_cfg(FlushDiskType::SyncFlush))?;
@@ -143,16 +160,13 @@ pub(super) fn run(
         })?;
         let syncs = store.stats().flush.syncs;
         store.close()?;
-        figs.push(sync_figure(
-            format!("rocketmq/append/sync/1KiB/{writers}w"),
-            &o,
-            writers,
-            lim,
-            syncs,
-        ));
+        figs.push(sync_figure(name, &o, writers, lim, syncs));
     }
 
     // The large store: filled by one async writer, then read, scanned, recovered.
+    if !cfg.wants_fill("rocketmq", ON_STORE) {
+        return Ok(());
+    }
     let target = cfg.store_bytes();
     progress(&format!(
         "rocketmq: fill a {} MiB store (async, 1 KiB, 1 writer)",
@@ -183,15 +197,26 @@ pub(super) fn run(
     figs.push(fill);
     let msgs = o.ops;
 
-    progress("rocketmq: random reads");
-    reads(cfg, &store, msgs, lim, figs)?;
+    if cfg.wants_any(&ON_STORE[..3]) {
+        progress("rocketmq: random reads");
+        reads(cfg, &store, msgs, lim, figs)?;
+    }
     store.close()?;
 
-    progress("rocketmq: scan / verify / dump over the closed store");
-    scans(&root, figs)?;
+    if cfg.wants_any(&ON_STORE[3..6]) {
+        progress("rocketmq: scan / verify / dump over the closed store");
+        scans(cfg, &root, figs)?;
+    }
 
-    progress("rocketmq: recovery (normal, abnormal)");
+    if cfg.wants_any(&ON_STORE[6..]) {
+        progress("rocketmq: recovery (normal, abnormal)");
+    }
     for abnormal in [false, true] {
+        let kind = if abnormal { "abnormal" } else { "normal" };
+        let name = format!("rocketmq/recovery/{kind}");
+        if !cfg.wants(&name) {
+            continue;
+        }
         if abnormal {
             // What a killed broker leaves: the abort marker.
             std::fs::write(root.join("abort"), b"1")?;
@@ -209,8 +234,7 @@ pub(super) fn run(
             .sum();
         store.close()?;
         let crc_secs = checked as f64 / lim.crc32;
-        let kind = if abnormal { "abnormal" } else { "normal" };
-        let mut f = Figure::rate(format!("rocketmq/recovery/{kind}"), secs, "s")
+        let mut f = Figure::rate(name, secs, "s")
             .time_limit(crc_secs, "crc32fast over the bytes recovery checked");
         f.note = format!(
             "{} MiB checked in {} file(s), {} records",
@@ -280,52 +304,48 @@ fn reads(
     }
     anyhow::ensure!(!offsets.is_empty(), "the bench store has no messages");
     let rec_len = 1024.0 + 120.0;
-    let o = run::writers(1, Bound::Count(n), |_, i| {
-        let off = offsets[(i as usize * 7919) % offsets.len()];
-        Ok(Some(store.get(off)?.bytes.len() as u64))
-    })?;
-    figs.push(read_figure(
-        "rocketmq/get/by-commitlog-offset",
-        &o,
-        rec_len,
-        lim,
-    ));
+    if cfg.wants(ON_STORE[0]) {
+        let o = run::writers(1, Bound::Count(n), |_, i| {
+            let off = offsets[(i as usize * 7919) % offsets.len()];
+            Ok(Some(store.get(off)?.bytes.len() as u64))
+        })?;
+        figs.push(read_figure(ON_STORE[0], &o, rec_len, lim));
+    }
 
     let rng = std::sync::Mutex::new(Rng(7));
-    let o = run::writers(1, Bound::Count(n), |_, _| {
-        let (q, qo) = {
-            let mut r = rng
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            (r.below(QUEUES as u64) as i32, r.below(per_queue) as i64)
-        };
-        let got = store.consume(TOPIC, q, qo, 1)?;
-        anyhow::ensure!(got.len() == 1, "queue {q} offset {qo}: no message");
-        Ok(Some(got[0].bytes.len() as u64))
-    })?;
-    figs.push(read_figure(
-        "rocketmq/get/by-queue-offset",
-        &o,
-        rec_len,
-        lim,
-    ));
+    if cfg.wants(ON_STORE[1]) {
+        let o = run::writers(1, Bound::Count(n), |_, _| {
+            let (q, qo) = {
+                let mut r = rng
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                (r.below(QUEUES as u64) as i32, r.below(per_queue) as i64)
+            };
+            let got = store.consume(TOPIC, q, qo, 1)?;
+            anyhow::ensure!(got.len() == 1, "queue {q} offset {qo}: no message");
+            Ok(Some(got[0].bytes.len() as u64))
+        })?;
+        figs.push(read_figure(ON_STORE[1], &o, rec_len, lim));
+    }
 
-    let o = run::writers(1, Bound::Count(n / 10), |_, _| {
-        let k = {
-            let mut r = rng
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            r.below(msgs)
-        };
-        let got = store.find_by_key(TOPIC, &format!("w0-{k}"))?;
-        anyhow::ensure!(got.len() == 1, "key w0-{k}: {} messages", got.len());
-        Ok(Some(got[0].bytes.len() as u64))
-    })?;
-    figs.push(read_figure("rocketmq/get/by-key", &o, rec_len, lim));
+    if cfg.wants(ON_STORE[2]) {
+        let o = run::writers(1, Bound::Count(n / 10), |_, _| {
+            let k = {
+                let mut r = rng
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                r.below(msgs)
+            };
+            let got = store.find_by_key(TOPIC, &format!("w0-{k}"))?;
+            anyhow::ensure!(got.len() == 1, "key w0-{k}: {} messages", got.len());
+            Ok(Some(got[0].bytes.len() as u64))
+        })?;
+        figs.push(read_figure(ON_STORE[2], &o, rec_len, lim));
+    }
     Ok(())
 }
 
-fn scans(root: &Path, figs: &mut Vec<Figure>) -> anyhow::Result<()> {
+fn scans(cfg: &Config, root: &Path, figs: &mut Vec<Figure>) -> anyhow::Result<()> {
     let r = resolve(root)?;
     let store = MmapStore::new(r.paths.clone());
     // The same bytes for the limit: every commitlog byte up to the end.
@@ -361,12 +381,30 @@ fn scans(root: &Path, figs: &mut Vec<Figure>) -> anyhow::Result<()> {
         f.note = format!("{} MiB", bytes >> 20);
         figs.push(f);
     };
-    push(figs, "rocketmq/scan/walk", t_scan);
+    if cfg.wants(ON_STORE[3]) {
+        push(figs, ON_STORE[3], t_scan);
+    }
 
+    if cfg.wants(ON_STORE[4]) {
+        verify(&store, &r, figs, &push)?;
+    }
+    if cfg.wants(ON_STORE[5]) {
+        dump(&store, &r, figs, &push)?;
+    }
+    Ok(())
+}
+
+/// `verify` over the closed store, best of 2.
+fn verify(
+    store: &MmapStore,
+    r: &crate::resolve::Resolved,
+    figs: &mut Vec<Figure>,
+    push: &dyn Fn(&mut Vec<Figure>, &str, f64),
+) -> anyhow::Result<()> {
     let mut best = f64::INFINITY;
     for _ in 0..2 {
         let t = Instant::now();
-        let p = walk::verify(&store, &r);
+        let p = walk::verify(store, r);
         best = best.min(t.elapsed().as_secs_f64());
         anyhow::ensure!(
             p.iter()
@@ -375,8 +413,17 @@ fn scans(root: &Path, figs: &mut Vec<Figure>) -> anyhow::Result<()> {
             p.first()
         );
     }
-    push(figs, "rocketmq/scan/verify", best);
+    push(figs, ON_STORE[4], best);
+    Ok(())
+}
 
+/// `dump --format jsonl` into /dev/null, best of 2.
+fn dump(
+    store: &MmapStore,
+    r: &crate::resolve::Resolved,
+    figs: &mut Vec<Figure>,
+    push: &dyn Fn(&mut Vec<Figure>, &str, f64),
+) -> anyhow::Result<()> {
     let mut best = f64::INFINITY;
     for _ in 0..2 {
         let sink: Box<dyn Write> = match OpenOptions::new().write(true).open("/dev/null") {
@@ -387,7 +434,7 @@ fn scans(root: &Path, figs: &mut Vec<Figure>) -> anyhow::Result<()> {
         let mut line = String::new();
         let mut failed = None;
         let t = Instant::now();
-        walk::messages(&store, &r, &mut |at, m| {
+        walk::messages(store, r, &mut |at, m| {
             line.clear();
             json::push_message(&mut line, m, at);
             line.push('\n');
@@ -405,6 +452,6 @@ fn scans(root: &Path, figs: &mut Vec<Figure>) -> anyhow::Result<()> {
             return Err(e.into());
         }
     }
-    push(figs, "rocketmq/scan/dump-jsonl", best);
+    push(figs, ON_STORE[5], best);
     Ok(())
 }

@@ -52,6 +52,17 @@ pub(crate) struct BenchArgs {
     /// Skip the DLedger workloads.
     #[arg(long)]
     skip_dledger: bool,
+    /// Run only the workloads whose names contain SUBSTR (repeatable: any
+    /// of them), e.g. `--only rocketmq/append/sync/1KiB/64w`,
+    /// `--only get/by-key`, `--only peer` (the peer's workloads, rocketlog's
+    /// counterparts and the `vs-peer` ratios). A workload the peer also runs
+    /// is selected on both sides when SUBSTR is in either name or in the
+    /// ratio's (`rocketmq/.../vs-peer`; add `--no-peer` for rocketlog alone).
+    /// The machine limits are always measured; the large store is filled only
+    /// for the reads, scans and recoveries on it (or when SUBSTR names the
+    /// `fill`).
+    #[arg(long, value_name = "SUBSTR")]
+    only: Vec<String>,
     /// Also write the sync-flush chart (SVG) here.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -77,6 +88,7 @@ pub(crate) fn run_bench(ctx: &mut Ctx<'_>, a: &BenchArgs) -> anyhow::Result<i32>
         dir,
         peer,
         skip_dledger: a.skip_dledger,
+        only: a.only.clone(),
     };
     let err = &mut *ctx.err;
     let figs = crate::bench::run(&cfg, &mut |step| {
