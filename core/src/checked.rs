@@ -125,6 +125,31 @@ impl<S: PageStore> PageStore for Checked<S> {
         self.mutate(|s| s.write(log, seg, pos, data))
     }
 
+    fn write_with<R>(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, StoreError> {
+        self.check()?;
+        self.inner
+            .write_with(log, seg, pos, len, f)
+            .inspect_err(|e| {
+                *self.latched.borrow_mut() = Some(e.clone());
+            })
+    }
+
+    fn write_pieces(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pieces: &[(u64, &[u8])],
+    ) -> Result<(), StoreError> {
+        self.mutate(|s| s.write_pieces(log, seg, pieces))
+    }
+
     fn sync(&self, log: &LogId, seg: SegmentId, range: Range<u64>) -> Result<(), StoreError> {
         self.mutate(|s| s.sync(log, seg, range))
     }

@@ -4,8 +4,20 @@ use core::cmp::Ordering;
 
 /// Java `String.hashCode()`: `h = 31*h + c` over UTF-16 code units, wrapping `i32`.
 pub fn string_hash(s: &str) -> i32 {
+    string_hash_from(0, s)
+}
+
+/// Continues a Java `String.hashCode()` computation `h` over `s` (the hash of
+/// a concatenation is the fold of its parts).
+pub fn string_hash_from(h: i32, s: &str) -> i32 {
+    if s.is_ascii() {
+        // ASCII: each byte is one UTF-16 unit.
+        return s
+            .bytes()
+            .fold(h, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    }
     s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+        .fold(h, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 /// Java `String.hashCode()` of text stored as UTF-8 bytes. Invalid UTF-8 is

@@ -218,6 +218,39 @@ pub trait PageStore: PageRead {
     fn create(&self, log: &LogId, seg: SegmentId, len: u64) -> Result<(), StoreError>;
     /// Writes `data` at `pos` of a segment.
     fn write(&self, log: &LogId, seg: SegmentId, pos: u64, data: &[u8]) -> Result<(), StoreError>;
+    /// Lets `f` fill the `len` bytes at `pos` of a segment in place: a host
+    /// with a writable mapping lends the mapped bytes (records are encoded
+    /// straight into the file), the default fills a zeroed buffer and writes
+    /// it. `f` must overwrite all `len` bytes (a mapping lends them as they
+    /// are); what it leaves there stays even if its own result is an error.
+    fn write_with<R>(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, StoreError> {
+        let mut buf = alloc::vec![0u8; len];
+        let r = f(&mut buf);
+        self.write(log, seg, pos, &buf)?;
+        Ok(r)
+    }
+    /// Writes each `(pos, data)` piece into one segment, in order. The same
+    /// as one [`Self::write`] per piece, except that a host may check every
+    /// range before writing any and look the segment up once (the index
+    /// file takes three small writes per key).
+    fn write_pieces(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pieces: &[(u64, &[u8])],
+    ) -> Result<(), StoreError> {
+        for &(pos, data) in pieces {
+            self.write(log, seg, pos, data)?;
+        }
+        Ok(())
+    }
     /// Makes `range` of a segment durable. Never retried after a failure.
     fn sync(
         &self,

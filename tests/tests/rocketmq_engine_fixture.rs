@@ -107,7 +107,7 @@ fn replay() -> (fixtures::Fixture, MemStore) {
         };
         let r = e.put_replay(&parts).unwrap();
         assert_eq!(r.physical_offset, m["physicalOffset"].as_u64().unwrap());
-        assert_eq!(r.msg_ids[0], m["msgId"].as_str().unwrap());
+        assert_eq!(r.msg_id(0).unwrap(), m["msgId"].as_str().unwrap());
     }
     assert_eq!(
         e.max_offset(),

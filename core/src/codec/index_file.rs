@@ -191,8 +191,20 @@ pub fn index_key(topic: &str, key: &str) -> alloc::string::String {
 
 /// `abs(hashCode)` with `Integer.MIN_VALUE` mapped to 0.
 pub fn key_hash(key: &str) -> i32 {
-    let h = string_hash(key).wrapping_abs();
+    abs_hash(string_hash(key))
+}
+
+fn abs_hash(h: i32) -> i32 {
+    let h = h.wrapping_abs();
     if h < 0 { 0 } else { h }
+}
+
+/// `key_hash(&index_key(topic, key))` without building the string: Java's
+/// `hashCode` runs over the UTF-16 units of `topic`, `#`, `key` in turn.
+pub fn index_key_hash(topic: &str, key: &str) -> i32 {
+    let h = crate::java::string_hash_from(0, topic);
+    let h = h.wrapping_mul(31).wrapping_add(i32::from(b'#'));
+    abs_hash(crate::java::string_hash_from(h, key))
 }
 
 /// Reads slot `s` from a whole index file.
@@ -331,6 +343,23 @@ pub fn put_key(
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn piecewise_key_hash_matches_the_joined_key() {
+        assert_eq!(index_key_hash("TopicTest", "order-1"), 1_829_193_424);
+        for (t, k) in [
+            ("T", ""),
+            ("", "k"),
+            ("Topic\u{e9}", "cl\u{e9} \u{1F600}"),
+            (
+                "a-very-long-topic-name-that-overflows-the-hash-many-times",
+                "w0-123456",
+            ),
+            ("BenchTopic", "\u{0}\u{7f}\u{80}"),
+        ] {
+            assert_eq!(index_key_hash(t, k), key_hash(&index_key(t, k)), "{t}#{k}");
+        }
+    }
 
     #[test]
     fn spec_hash_example() {

@@ -729,8 +729,15 @@ impl MessageParts<'_> {
         )
     }
 
-    /// Encodes into `out` (which must hold [`Self::encoded_len`] bytes) and returns the length.
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+    /// SYSFLAG as stored: the caller's, with the IPv6 bits derived from the hosts.
+    pub fn stored_sys_flag(&self) -> i32 {
+        self.sys_flag()
+    }
+
+    /// The encoded length, if the fields fit the format (what [`Self::encode`]
+    /// checks before writing anything): a caller encoding in place checks
+    /// first, so a refusal leaves no partial record behind.
+    pub fn validate(&self) -> Result<usize, EncodeError> {
         let v2 = self.is_v2();
         let max_topic = if v2 { i16::MAX as u64 } else { i8::MAX as u64 };
         if self.topic.len() as u64 > max_topic {
@@ -756,6 +763,14 @@ impl MessageParts<'_> {
                 max: i32::MAX as u64,
             });
         }
+        Ok(len)
+    }
+
+    /// Encodes into `out` (which must hold [`Self::encoded_len`] bytes) and returns the length.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let len = self.validate()?;
+        let v2 = self.is_v2();
+        let props_len = self.props_len();
         let Some(out) = out.get_mut(..len) else {
             return Err(EncodeError::BufferTooSmall { needed: len });
         };

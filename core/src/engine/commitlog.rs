@@ -16,6 +16,7 @@
 
 pub(crate) mod seglog;
 
+use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
@@ -24,7 +25,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use self::seglog::SegLog;
-use super::dispatch::{ConsumeQueue, IndexFiles, IndexNamer, RecordMeta};
+use super::dispatch::{ConsumeQueue, IndexFiles, IndexNamer, QueueKey, RecordRef};
 use super::recovery::{RecoveryMode, RecoveryReport};
 use crate::codec::checkpoint::StoreCheckpoint;
 use crate::codec::consume_queue::CqUnit;
@@ -222,12 +223,39 @@ pub struct PutResult {
     pub queue_offset: i64,
     /// Records written.
     pub count: u32,
-    /// Offset msgIds, one per record.
-    pub msg_ids: Vec<String>,
     /// STORETIMESTAMP written.
     pub store_timestamp: i64,
     /// The bytes are durable (SYNC_FLUSH).
     pub synced: bool,
+    /// STOREHOST written (what the offset msgIds are made of).
+    pub store_host: Host,
+    /// Physical offset of every record when there are several (a batch);
+    /// empty for one record, so a single put allocates nothing here.
+    batch_offsets: Vec<u64>,
+}
+
+impl PutResult {
+    /// Physical offset of record `i`, if there is one.
+    pub fn record_offset(&self, i: usize) -> Option<u64> {
+        if self.batch_offsets.is_empty() {
+            (i == 0 && self.count == 1).then_some(self.physical_offset)
+        } else {
+            self.batch_offsets.get(i).copied()
+        }
+    }
+
+    /// The offset msgId of record `i` ([`message::msg_id`]), computed on demand.
+    pub fn msg_id(&self, i: usize) -> Option<String> {
+        self.record_offset(i)
+            .map(|o| offset_msg_id(&self.store_host, o as i64))
+    }
+
+    /// The offset msgIds, one per record.
+    pub fn msg_ids(&self) -> Vec<String> {
+        (0..self.count as usize)
+            .filter_map(|i| self.msg_id(i))
+            .collect()
+    }
 }
 
 /// Engine failures.
@@ -446,7 +474,7 @@ impl<S: PageStore> CommitLog<S> {
     }
 
     fn queue(&self, topic: &str, queue_id: i32) -> Option<&ConsumeQueue> {
-        self.queues.get(&(topic.to_string(), queue_id))
+        self.queues.get(&(topic, queue_id) as &dyn QueueKey)
     }
 
     fn live(&self) -> Result<(), EngineError> {
@@ -492,8 +520,7 @@ impl<S: PageStore> CommitLog<S> {
         Ok(())
     }
 
-    fn encode_into(&mut self, parts: &MessageParts<'_>) -> Result<usize, EngineError> {
-        let len = parts.encoded_len();
+    fn check_record_len(&self, len: usize) -> Result<(), EngineError> {
         if len > self.cfg.max_message_size + RECORD_SLACK {
             return Err(EngineError::TooLarge {
                 what: "record",
@@ -501,6 +528,12 @@ impl<S: PageStore> CommitLog<S> {
                 max: (self.cfg.max_message_size + RECORD_SLACK) as u64,
             });
         }
+        Ok(())
+    }
+
+    fn encode_into(&mut self, parts: &MessageParts<'_>) -> Result<usize, EngineError> {
+        let len = parts.encoded_len();
+        self.check_record_len(len)?;
         let start = self.buf.len();
         self.buf.resize(start + len, 0);
         let n = parts.encode(&mut self.buf[start..])?;
@@ -519,9 +552,9 @@ impl<S: PageStore> CommitLog<S> {
             ));
         }
         let props = if self.cfg.enabled_append_prop_crc {
-            strip_crc_property(msg.properties)
+            Cow::Owned(strip_crc_property(msg.properties))
         } else {
-            msg.properties.to_vec()
+            Cow::Borrowed(msg.properties)
         };
         let parts = MessageParts {
             v2: if self.cfg.auto_message_version_on_topic_len {
@@ -546,9 +579,70 @@ impl<S: PageStore> CommitLog<S> {
             properties: &props,
             append_prop_crc: self.cfg.enabled_append_prop_crc,
         };
-        self.buf.clear();
-        let len = self.encode_into(&parts)?;
-        self.guarded(|e| e.append(&[len], true, now_ms))
+        let len = parts.validate()?;
+        self.check_record_len(len)?;
+        self.guarded(|e| e.append_in_place(&parts, msg.topic, len))
+    }
+
+    /// Appends one record encoded straight into the commitlog (no staging
+    /// buffer, no decode of what was just encoded): roll if needed, encode
+    /// with its final PHYSICALOFFSET (the `__CRC32#` trailer is stamped over
+    /// the final bytes), sync under SYNC_FLUSH, then dispatch from the parts.
+    /// `parts` has passed [`MessageParts::validate`] (`len`).
+    fn append_in_place(
+        &mut self,
+        parts: &MessageParts<'_>,
+        topic: &str,
+        len: usize,
+    ) -> Result<PutResult, EngineError> {
+        let at = self.landing(len as u64)?;
+        if at != self.log.end {
+            // Not enough room: an 8-byte BLANK header claims the rest of the file.
+            let hdr = blank_header((at - self.log.end) as i32);
+            let end = self.log.end;
+            self.log.write_at(&self.store, end, &hdr)?;
+            self.log.end = at;
+        }
+        let parts = MessageParts {
+            physical_offset: at as i64,
+            ..*parts
+        };
+        self.log
+            .write_with(&self.store, at, len, |buf| parts.encode(buf))??;
+        if self.cfg.flush_disk_type == FlushDiskType::SyncFlush {
+            self.log.sync(&self.store)?;
+        }
+        // The stored properties are `parts.properties` (plus, with
+        // `enabledAppendPropCRC`, a `__CRC32#` pair, which parses apart and
+        // is none of the keys read here): the facts equal `RecordRef::of`
+        // over the stored record.
+        let props = parts.properties;
+        let text = |k: &str| properties::get(props, k).map(String::from_utf8_lossy);
+        let ts = parts.store_timestamp;
+        let meta = RecordRef {
+            offset: at,
+            size: len as i32,
+            topic: Cow::Borrowed(topic),
+            queue_id: parts.queue_id,
+            queue_offset: parts.queue_offset,
+            sys_flag: parts.stored_sys_flag(),
+            store_timestamp: ts,
+            tags_code: message::tags_code_of(topic.as_bytes(), props, ts),
+            uniq_key: text(keys::UNIQ_KEY),
+            keys: text(keys::KEYS),
+        };
+        self.last_store_ts = ts;
+        self.dispatch(&meta, 0, ts)?;
+        Ok(PutResult {
+            physical_offset: at,
+            size: len as u64,
+            queue_offset: parts.queue_offset,
+            count: 1,
+            store_timestamp: ts,
+            synced: self.cfg.flush_disk_type == FlushDiskType::SyncFlush,
+            store_host: self.cfg.store_host,
+            batch_offsets: Vec::new(),
+        })
     }
 
     /// Puts a batch (`asyncPutMessages` with `MessageExtBatch`): one ordinary
@@ -718,7 +812,6 @@ impl<S: PageStore> CommitLog<S> {
             self.log.end = at;
         }
         let mut off = 0usize;
-        let mut ids = Vec::with_capacity(lens.len());
         for &len in lens {
             let rec = &mut self.buf[off..off + len];
             let phy = at + off as u64;
@@ -732,18 +825,30 @@ impl<S: PageStore> CommitLog<S> {
             off += len;
         }
         let buf = core::mem::take(&mut self.buf);
-        let r = self.write_and_dispatch(&buf, lens, at, ts, &mut ids);
+        let r = self.write_and_dispatch(&buf, lens, at, ts);
         self.buf = buf;
         let queue_offset = r?;
         let synced = self.cfg.flush_disk_type == FlushDiskType::SyncFlush;
+        let batch_offsets = if lens.len() > 1 {
+            lens.iter()
+                .scan(at, |o, &len| {
+                    let this = *o;
+                    *o += len as u64;
+                    Some(this)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(PutResult {
             physical_offset: at,
             size: total,
             queue_offset,
             count: lens.len() as u32,
-            msg_ids: ids,
             store_timestamp: ts,
             synced,
+            store_host: self.cfg.store_host,
+            batch_offsets,
         })
     }
 
@@ -753,7 +858,6 @@ impl<S: PageStore> CommitLog<S> {
         lens: &[usize],
         at: u64,
         now_ms: i64,
-        ids: &mut Vec<String>,
     ) -> Result<i64, EngineError> {
         self.log.write_at(&self.store, at, buf)?;
         if self.cfg.flush_disk_type == FlushDiskType::SyncFlush {
@@ -769,8 +873,7 @@ impl<S: PageStore> CommitLog<S> {
                 // The encoder produced these bytes; failing to decode them is a bug.
                 return Err(EngineError::Rejected("encoded record does not decode"));
             };
-            ids.push(offset_msg_id(&m.store_host, m.physical_offset));
-            let meta = RecordMeta::of(&m, phy);
+            let meta = RecordRef::of(&m, phy);
             if i == 0 {
                 first_qo = meta.queue_offset;
             }
@@ -783,17 +886,26 @@ impl<S: PageStore> CommitLog<S> {
     /// Writes the consume-queue unit and index keys of one record.
     pub(crate) fn dispatch(
         &mut self,
-        meta: &RecordMeta,
+        meta: &RecordRef<'_>,
         skip_keys: usize,
         now_ms: i64,
     ) -> Result<(), EngineError> {
         if meta.to_queue() {
-            let cq_size = self.cfg.consume_queue_file_size();
-            let q = self
-                .queues
-                .entry((meta.topic.clone(), meta.queue_id))
-                .or_insert_with(|| ConsumeQueue::new(&meta.topic, meta.queue_id, cq_size));
-            q.put(&self.store, meta.queue_offset, meta.unit())?;
+            let key = (&*meta.topic, meta.queue_id);
+            match self.queues.get_mut(&key as &dyn QueueKey) {
+                Some(q) => {
+                    q.put(&self.store, meta.queue_offset, meta.unit())?;
+                }
+                None => {
+                    let cq_size = self.cfg.consume_queue_file_size();
+                    let mut q = ConsumeQueue::new(&meta.topic, meta.queue_id, cq_size);
+                    let r = q.put(&self.store, meta.queue_offset, meta.unit());
+                    // Known from now on even if the put failed (as before).
+                    self.queues
+                        .insert((meta.topic.to_string(), meta.queue_id), q);
+                    r?;
+                }
+            }
             self.last_dispatch_ts = meta.store_timestamp;
         }
         if self.cfg.message_index_enable {
@@ -804,7 +916,7 @@ impl<S: PageStore> CommitLog<S> {
                 .is_some_and(|(_, h)| (meta.offset as i64) < h.end_phy_offset);
             if !skip_old {
                 self.index
-                    .build(&self.store, meta, skip_keys, &mut *self.namer, now_ms)?;
+                    .build_ref(&self.store, meta, skip_keys, &mut *self.namer, now_ms)?;
             }
         }
         Ok(())
@@ -965,6 +1077,19 @@ impl<S: PageStore> CommitLog<S> {
     /// whose `KEYS` is `key`, ascending (index hits re-checked against the
     /// records, so collisions and expired records are dropped).
     pub fn find_by_key(&self, topic: &str, key: &str) -> Result<Vec<u64>, EngineError> {
+        Ok(self
+            .find_records_by_key(topic, key)?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect())
+    }
+
+    /// [`Self::find_by_key`] with each record's bytes (read and checked once).
+    pub fn find_records_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+    ) -> Result<Vec<(u64, Vec<u8>)>, EngineError> {
         let hits = self.query_offsets(topic, key, usize::MAX, 0, i64::MAX)?;
         let mut out = Vec::new();
         for h in hits {
@@ -974,15 +1099,24 @@ impl<S: PageStore> CommitLog<S> {
             let raw = self.read(h as u64)?;
             if let Ok(Record::Message(m)) = message::decode(&raw, h as u64, DecodeOptions::LENIENT)
             {
-                let meta = RecordMeta::of(&m, h as u64);
-                let wanted = crate::codec::index_file::index_key(topic, key);
-                if meta.to_index() && meta.index_keys().contains(&wanted) {
-                    out.push(h as u64);
+                let meta = RecordRef::of(&m, h as u64);
+                // As comparing `index_key(meta.topic, k)` with `index_key(topic, key)`.
+                let same = |t: &str, k: &str| {
+                    let hash = core::iter::once(&b'#');
+                    t.len() + k.len() == topic.len() + key.len()
+                        && t.as_bytes()
+                            .iter()
+                            .chain(hash.clone())
+                            .chain(k.as_bytes())
+                            .eq(topic.as_bytes().iter().chain(hash).chain(key.as_bytes()))
+                };
+                if meta.to_index() && meta.key_suffixes().any(|k| same(&meta.topic, k)) {
+                    out.push((h as u64, raw));
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        out.sort_unstable_by_key(|r| r.0);
+        out.dedup_by_key(|r| r.0);
         Ok(out)
     }
 }

@@ -7,17 +7,22 @@
 //! with small reads and writes (header, one slot, one entry), never by loading
 //! a whole file.
 
+use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
+use core::borrow::Borrow;
+use core::cmp::Ordering;
 use core::fmt;
+use core::hash::{Hash, Hasher};
 
 use super::commitlog::seglog::SegLog;
 use super::commitlog::{EngineError, MAX_QUEUE_OFFSET};
 use crate::be;
 use crate::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
 use crate::codec::index_file::{
-    ENTRY_LEN, HEADER_LEN, IndexEntry, IndexGeometry, IndexHeader, index_key, key_hash,
+    ENTRY_LEN, HEADER_LEN, IndexEntry, IndexGeometry, IndexHeader, index_key, index_key_hash,
+    key_hash,
 };
 use crate::codec::message::{MessageView, SysFlag};
 use crate::codec::properties::{self, keys};
@@ -98,6 +103,150 @@ impl RecordMeta {
             }
         }
         out
+    }
+}
+
+impl RecordMeta {
+    /// The same facts, borrowed.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            offset: self.offset,
+            size: self.size,
+            topic: Cow::Borrowed(&self.topic),
+            queue_id: self.queue_id,
+            queue_offset: self.queue_offset,
+            sys_flag: self.sys_flag,
+            store_timestamp: self.store_timestamp,
+            tags_code: self.tags_code,
+            uniq_key: self.uniq_key.as_deref().map(Cow::Borrowed),
+            keys: self.keys.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+/// [`RecordMeta`] borrowing from the record: what the put path dispatches,
+/// with no allocation unless a text field is not valid UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Physical offset of the record.
+    pub offset: u64,
+    /// TOTALSIZE.
+    pub size: i32,
+    /// Topic (decoded as Java does).
+    pub topic: Cow<'a, str>,
+    /// Queue id.
+    pub queue_id: i32,
+    /// QUEUEOFFSET.
+    pub queue_offset: i64,
+    /// SYSFLAG.
+    pub sys_flag: i32,
+    /// STORETIMESTAMP.
+    pub store_timestamp: i64,
+    /// Consume-queue tags code.
+    pub tags_code: i64,
+    /// `UNIQ_KEY` property.
+    pub uniq_key: Option<Cow<'a, str>>,
+    /// `KEYS` property.
+    pub keys: Option<Cow<'a, str>>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// Extracts the dispatch facts of a decoded record at `offset`.
+    pub fn of(m: &MessageView<'a>, offset: u64) -> Self {
+        let text = |k: &str| m.property(k).map(String::from_utf8_lossy);
+        Self {
+            offset,
+            size: m.total_size,
+            topic: m.topic_str(),
+            queue_id: m.queue_id,
+            queue_offset: m.queue_offset,
+            sys_flag: m.sys_flag.0,
+            store_timestamp: m.store_timestamp,
+            tags_code: m.tags_code(),
+            uniq_key: text(keys::UNIQ_KEY),
+            keys: text(keys::KEYS),
+        }
+    }
+
+    /// Whether the record gets a consume-queue unit (transaction NOT or COMMIT).
+    pub fn to_queue(&self) -> bool {
+        SysFlag(self.sys_flag).dispatched_to_queue()
+    }
+
+    /// Whether the record is indexed (everything but ROLLBACK).
+    pub fn to_index(&self) -> bool {
+        SysFlag(self.sys_flag).transaction() != SysFlag::TRANSACTION_ROLLBACK
+    }
+
+    /// The consume-queue unit for this record.
+    pub fn unit(&self) -> CqUnit {
+        CqUnit {
+            physical_offset: self.offset as i64,
+            size: self.size,
+            tags_code: self.tags_code,
+        }
+    }
+
+    /// The index keys (without the `topic#` prefix) in insertion order, as
+    /// [`RecordMeta::index_keys`] lists them.
+    pub fn key_suffixes(&self) -> impl Iterator<Item = &str> {
+        self.uniq_key.as_deref().into_iter().chain(
+            self.keys
+                .as_deref()
+                .into_iter()
+                .flat_map(|k| k.split(' ').filter(|t| !t.is_empty())),
+        )
+    }
+}
+
+/// A consume queue's name, `(topic, queue id)`, looked up in maps keyed by
+/// `(String, i32)` without building a `String`: `map.get(&("T", 0) as &dyn QueueKey)`.
+pub trait QueueKey {
+    /// Topic and queue id (one call: map searches compare many keys).
+    fn key(&self) -> (&str, i32);
+}
+
+impl QueueKey for (String, i32) {
+    fn key(&self) -> (&str, i32) {
+        (&self.0, self.1)
+    }
+}
+
+impl QueueKey for (&str, i32) {
+    fn key(&self) -> (&str, i32) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> Borrow<dyn QueueKey + 'a> for (String, i32) {
+    fn borrow(&self) -> &(dyn QueueKey + 'a) {
+        self
+    }
+}
+
+// Ordering, equality and hash agree with `(String, i32)`'s, as `Borrow` requires.
+impl PartialEq for dyn QueueKey + '_ {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl Eq for dyn QueueKey + '_ {}
+impl PartialOrd for dyn QueueKey + '_ {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for dyn QueueKey + '_ {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.key().cmp(&o.key())
+    }
+}
+impl Hash for dyn QueueKey + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // As `(String, i32)` hashes: the topic's bytes, then the id.
+        let (t, q) = self.key();
+        t.hash(h);
+        q.hash(h);
     }
 }
 
@@ -397,14 +546,27 @@ impl IndexFiles {
         namer: &mut dyn FnMut(i64) -> u64,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
+        self.build_ref(store, &rec.as_ref(), skip, namer, now_ms)
+    }
+
+    /// [`Self::build`] for a borrowed record: no key string is built (the
+    /// `topic#key` hash is computed piecewise).
+    pub fn build_ref<S: PageStore>(
+        &mut self,
+        store: &S,
+        rec: &RecordRef<'_>,
+        skip: usize,
+        namer: &mut dyn FnMut(i64) -> u64,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
         if !rec.to_index() {
             return Ok(0);
         }
         let mut n = 0;
-        for key in rec.index_keys().iter().skip(skip) {
+        for key in rec.key_suffixes().skip(skip) {
             self.put_key(
                 store,
-                key,
+                index_key_hash(&rec.topic, key),
                 rec.offset as i64,
                 rec.store_timestamp,
                 namer,
@@ -418,7 +580,7 @@ impl IndexFiles {
     fn put_key<S: PageStore>(
         &mut self,
         store: &S,
-        key: &str,
+        hash: i32,
         phy: i64,
         ts: i64,
         namer: &mut dyn FnMut(i64) -> u64,
@@ -434,7 +596,7 @@ impl IndexFiles {
             let Some((seg, h)) = self.files.last_mut() else {
                 continue;
             };
-            if put_key_at(store, g, *seg, h, key, phy, ts)? {
+            if put_key_at(store, g, *seg, h, hash, phy, ts)? {
                 self.dirty = true;
                 return Ok(());
             }
@@ -505,14 +667,13 @@ pub(crate) fn put_key_at<S: PageStore>(
     g: IndexGeometry,
     seg: SegmentId,
     h: &mut IndexHeader,
-    key: &str,
+    hash: i32,
     phy: i64,
     ts: i64,
 ) -> Result<bool, StoreError> {
     if h.index_count < 0 || h.index_count as u32 >= g.entries || g.slots == 0 {
         return Ok(false);
     }
-    let hash = key_hash(key);
     let s = (hash as u32) % g.slots;
     let count = h.effective_count();
     let mut slot_value = read_i32(store, seg, g.slot_pos(s))?;
@@ -531,26 +692,30 @@ pub(crate) fn put_key_at<S: PageStore>(
         time_diff,
         prev: slot_value,
     };
-    store.write(
-        &LogId::IndexFile,
-        seg,
-        g.entry_pos(count as u32) as u64,
-        &e.encode(),
-    )?;
     let mut sb = [0u8; 4];
     be::put_i32(&mut sb, 0, count);
-    store.write(&LogId::IndexFile, seg, g.slot_pos(s) as u64, &sb)?;
-    if h.index_count <= 1 {
-        h.begin_phy_offset = phy;
-        h.begin_timestamp = ts;
+    let mut nh = *h;
+    if nh.index_count <= 1 {
+        nh.begin_phy_offset = phy;
+        nh.begin_timestamp = ts;
     }
     if slot_value == 0 {
-        h.hash_slot_count = h.hash_slot_count.wrapping_add(1);
+        nh.hash_slot_count = nh.hash_slot_count.wrapping_add(1);
     }
-    h.index_count = count + 1;
-    h.end_phy_offset = phy;
-    h.end_timestamp = ts;
-    store.write(&LogId::IndexFile, seg, 0, &h.encode())?;
+    nh.index_count = count + 1;
+    nh.end_phy_offset = phy;
+    nh.end_timestamp = ts;
+    // Entry, then slot, then header, as `IndexFile.putKey` (one look-up).
+    store.write_pieces(
+        &LogId::IndexFile,
+        seg,
+        &[
+            (g.entry_pos(count as u32) as u64, &e.encode()),
+            (g.slot_pos(s) as u64, &sb),
+            (0, &nh.encode()),
+        ],
+    )?;
+    *h = nh;
     Ok(true)
 }
 
@@ -667,6 +832,46 @@ mod tests {
             queue_id: 0,
         };
         s.segments(&log).unwrap().iter().map(|i| i.id).collect()
+    }
+
+    #[test]
+    fn borrowed_queue_keys_find_what_owned_keys_stored() {
+        use alloc::collections::BTreeMap;
+        // Ordering must agree with `(String, i32)`'s for `BTreeMap` to work.
+        let keys = [
+            ("A", 2),
+            ("A", 10),
+            ("AB", 0),
+            ("B", -1),
+            ("", 5),
+            ("\u{e9}", 1),
+        ];
+        let mut m = BTreeMap::new();
+        for (i, (t, q)) in keys.iter().enumerate() {
+            m.insert((t.to_string(), *q), i);
+        }
+        for (i, (t, q)) in keys.iter().enumerate() {
+            assert_eq!(m.get(&(*t, *q) as &dyn QueueKey), Some(&i));
+        }
+        assert_eq!(m.get(&("A", 3) as &dyn QueueKey), None);
+        assert_eq!(m.get(&("C", 2) as &dyn QueueKey), None);
+        // Both feed a hasher the same stream (what `HashMap` needs).
+        #[derive(Default)]
+        struct Recorder(Vec<u8>);
+        impl Hasher for Recorder {
+            fn write(&mut self, b: &[u8]) {
+                self.0.extend_from_slice(b);
+            }
+            fn finish(&self) -> u64 {
+                0
+            }
+        }
+        for (t, q) in keys {
+            let (mut a, mut b) = (Recorder::default(), Recorder::default());
+            (t.to_string(), q).hash(&mut a);
+            (&(t, q) as &dyn QueueKey).hash(&mut b);
+            assert_eq!(a.0, b.0, "{t} {q}");
+        }
     }
 
     #[test]

@@ -1017,10 +1017,10 @@ impl<S: PageStore> DLedger<S> {
     // ---- flushing -------------------------------------------------------
 
     fn absorb_dirty(&mut self) {
-        let d = self.data.take_dirty();
-        self.planner.absorb(&LogId::DLedgerData, d);
-        let i = self.index.take_dirty();
-        self.planner.absorb(&LogId::DLedgerIndex, i);
+        self.planner
+            .absorb_from(&LogId::DLedgerData, self.data.dirty_mut());
+        self.planner
+            .absorb_from(&LogId::DLedgerIndex, self.index.dirty_mut());
     }
 
     /// The next sync the flush policy asks for (data before index).

@@ -11,7 +11,6 @@
 //!                                    +------ on_flushed(req, now) <-- store.sync(log, seg, range)
 //! ```
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::Range;
 
@@ -25,15 +24,20 @@ use crate::store::{LogId, SegmentId};
 /// and keeps the bookkeeping allocation-free after the first write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dirty {
-    ranges: BTreeMap<SegmentId, Range<u64>>,
+    /// Ascending by segment, one entry per segment: a sorted `Vec` (one or
+    /// two entries in practice) keeps its allocation across `drain_into`, so
+    /// an append allocates nothing here.
+    ranges: Vec<(SegmentId, Range<u64>)>,
 }
 
 impl Dirty {
     /// Nothing dirty.
     pub const fn new() -> Self {
-        Self {
-            ranges: BTreeMap::new(),
-        }
+        Self { ranges: Vec::new() }
+    }
+
+    fn find(&self, seg: SegmentId) -> Result<usize, usize> {
+        self.ranges.binary_search_by_key(&seg, |e| e.0)
     }
 
     /// Records that `range` of `seg` was written.
@@ -41,24 +45,32 @@ impl Dirty {
         if range.start >= range.end {
             return;
         }
-        self.ranges
-            .entry(seg)
-            .and_modify(|r| {
+        match self.find(seg) {
+            Ok(i) => {
+                let r = &mut self.ranges[i].1;
                 r.start = r.start.min(range.start);
                 r.end = r.end.max(range.end);
-            })
-            .or_insert(range);
+            }
+            Err(i) => self.ranges.insert(i, (seg, range)),
+        }
     }
 
     /// Forgets a removed segment.
     pub fn forget(&mut self, seg: SegmentId) {
-        self.ranges.remove(&seg);
+        if let Ok(i) = self.find(seg) {
+            self.ranges.remove(i);
+        }
     }
 
     /// Moves everything from `other` into `self`.
-    pub fn merge(&mut self, other: Self) {
-        for (seg, r) in other.ranges {
-            self.note(seg, r);
+    pub fn merge(&mut self, mut other: Self) {
+        other.drain_into(self);
+    }
+
+    /// Moves everything into `dst`, leaving `self` empty (its allocation kept).
+    pub fn drain_into(&mut self, dst: &mut Self) {
+        for (seg, r) in self.ranges.drain(..) {
+            dst.note(seg, r);
         }
     }
 
@@ -75,8 +87,8 @@ impl Dirty {
     /// Dirty OS pages (each hull rounded out to page boundaries).
     pub fn pages(&self) -> u64 {
         self.ranges
-            .values()
-            .map(|r| (page_ceil(r.end) - page_floor(r.start)) / OS_PAGE_SIZE)
+            .iter()
+            .map(|(_, r)| (page_ceil(r.end) - page_floor(r.start)) / OS_PAGE_SIZE)
             .sum()
     }
 
@@ -92,12 +104,13 @@ impl Dirty {
     /// Marks `synced` of `seg` clean. Bytes written after the matching
     /// [`FlushRequest`] was planned (beyond its end) stay dirty.
     pub fn clear(&mut self, seg: SegmentId, synced: &Range<u64>) {
-        let Some(r) = self.ranges.get_mut(&seg) else {
+        let Ok(i) = self.find(seg) else {
             return;
         };
+        let r = &mut self.ranges[i].1;
         if synced.start <= r.start {
             if synced.end >= r.end {
-                self.ranges.remove(&seg);
+                self.ranges.remove(i);
             } else if synced.end > r.start {
                 r.start = synced.end;
             }
@@ -269,6 +282,15 @@ impl FlushPlanner {
     pub fn absorb(&mut self, log: &LogId, dirty: Dirty) {
         if let Some(i) = self.find(log) {
             self.logs[i].dirty.merge(dirty);
+        }
+    }
+
+    /// [`Self::absorb`] without moving the set: `dirty` is left empty with
+    /// its allocation kept (the per-append path).
+    pub fn absorb_from(&mut self, log: &LogId, dirty: &mut Dirty) {
+        match self.find(log) {
+            Some(i) => dirty.drain_into(&mut self.logs[i].dirty),
+            None => dirty.ranges.clear(),
         }
     }
 

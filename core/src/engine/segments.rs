@@ -361,6 +361,12 @@ impl SegmentQueue {
         core::mem::take(&mut self.dirty)
     }
 
+    /// The ranges written since they were last taken or drained (drain them
+    /// with [`Dirty::drain_into`] to keep the allocation).
+    pub fn dirty_mut(&mut self) -> &mut Dirty {
+        &mut self.dirty
+    }
+
     /// The segment holding `offset`, if it exists.
     pub fn segment_of(&self, offset: u64) -> Option<SegmentId> {
         let s = offset - offset % self.seg_size;

@@ -555,7 +555,7 @@ fn feed<R: Read>(
                     "{{\"line\":{n},\"physicalOffset\":{},\"queueOffset\":{},\"storeTimestamp\":{},\"msgId\":",
                     r.physical_offset, r.queue_offset, r.store_timestamp
                 ));
-                push_str(&mut l, r.msg_ids.first().map_or("", String::as_str));
+                push_str(&mut l, &r.msg_id(0).unwrap_or_default());
                 l
             }
             (RecordIn::Entry(e), Writer::Dledger { store, last }) => {

@@ -24,8 +24,8 @@ use rocketlog_core::store::{LogId, PageRead, StoreError, StoreErrorKind};
 use super::config::DLedgerStoreConfig;
 use super::error::Error;
 use crate::cleaner::{CleanStats, Cleanable, Cleaner};
-use crate::flusher::{FlushSettings, FlushStats, Flusher, Hook, split};
-use crate::store::{DiskStore, Layout, StoreLock, os};
+use crate::flusher::{FlushSettings, FlushStats, Flusher, Hook};
+use crate::store::{DiskStore, Layout, Prefault, StoreLock, os};
 
 type Engine = DLedger<DiskStore>;
 
@@ -131,20 +131,25 @@ impl Inner {
             let before = e.data_end();
             let a = f(e)?;
             let end = a.pos + u64::from(a.size);
-            let mut w = split(
-                &LogId::DLedgerData,
-                self.cfg.mapped_file_size_for_entry_data,
-                before,
+            let at = a.index as u64 * UNIT;
+            super::note_writes(
+                &self.flusher,
+                &[
+                    (
+                        &LogId::DLedgerData,
+                        self.cfg.mapped_file_size_for_entry_data,
+                        before,
+                        end,
+                    ),
+                    (
+                        &LogId::DLedgerIndex,
+                        self.cfg.mapped_file_size_for_entry_index,
+                        at,
+                        at + UNIT,
+                    ),
+                ],
                 end,
             );
-            let at = a.index as u64 * UNIT;
-            w.extend(split(
-                &LogId::DLedgerIndex,
-                self.cfg.mapped_file_size_for_entry_index,
-                at,
-                at + UNIT,
-            ));
-            self.flusher.note(&w, end);
             self.publish(e);
             (a, end)
         };
@@ -250,6 +255,12 @@ impl DLedgerStore {
         crate::store::create_root(layout.dir())?;
         let lock = StoreLock::acquire(&layout.lock_path())?;
         let store = DiskStore::new(layout);
+        // Writers that wait for fdatasync must not find dirty zeros ahead.
+        store.set_prefault(if cfg.sync_flush {
+            Prefault::Read
+        } else {
+            Prefault::Write
+        });
         store.remove_empty_tails()?;
         let (engine, report) = DLedger::open(store.clone(), cfg.engine())?;
         let settings = FlushSettings {

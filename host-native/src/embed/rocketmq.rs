@@ -13,15 +13,17 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use rocketlog_core::checked::Checked;
 use rocketlog_core::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
-use rocketlog_core::codec::message::{self, DecodeOptions, MIN_RECORD_LEN, MessageView, Record};
+use rocketlog_core::codec::message::{
+    self, DecodeOptions, MIN_RECORD_LEN, MessageView, Record, SysFlag,
+};
 use rocketlog_core::engine::commitlog::{Batch, CommitLog, EngineError, Message, PutResult};
-use rocketlog_core::engine::dispatch::IndexNamer;
+use rocketlog_core::engine::dispatch::{IndexNamer, QueueKey};
 use rocketlog_core::engine::expiry::{self, CleanDecision, CleanInputs, SegmentAge};
 use rocketlog_core::engine::recovery::RecoveryReport;
 use rocketlog_core::store::{LogId, MetaFile, PageRead, PageStore, StoreError, StoreErrorKind};
@@ -29,8 +31,8 @@ use rocketlog_core::store::{LogId, MetaFile, PageRead, PageStore, StoreError, St
 use super::config::{FlushDiskType, RocketMqConfig};
 use super::error::Error;
 use crate::cleaner::{CleanStats, Cleanable, Cleaner};
-use crate::flusher::{FlushSettings, FlushStats, Flusher, Hook, split};
-use crate::store::{DiskStore, Layout, StoreLock, os};
+use crate::flusher::{FlushSettings, FlushStats, Flusher, Hook};
+use crate::store::{DiskStore, Fx, Layout, Prefault, StoreLock, os};
 
 type Engine = CommitLog<Checked<DiskStore>>;
 
@@ -52,6 +54,36 @@ impl StoredMessage {
         }
     }
 }
+
+/// A consume queue's bounds as published to lock-free readers, and its log
+/// name (kept here so a read builds no `LogId`).
+#[derive(Debug)]
+struct QueueBounds {
+    min: AtomicI64,
+    max: AtomicI64,
+    log: LogId,
+}
+
+impl QueueBounds {
+    fn new(topic: &str, queue_id: i32, min: i64, max: i64) -> Arc<Self> {
+        Arc::new(Self {
+            min: AtomicI64::new(min),
+            max: AtomicI64::new(max),
+            log: LogId::ConsumeQueue {
+                topic: topic.to_owned(),
+                queue_id,
+            },
+        })
+    }
+    fn get(&self) -> (i64, i64) {
+        (
+            self.min.load(Ordering::Acquire),
+            self.max.load(Ordering::Acquire),
+        )
+    }
+}
+
+type QueueMap = HashMap<(String, i32), Arc<QueueBounds>, Fx>;
 
 /// Store statistics.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +112,7 @@ struct Inner {
     /// Published for lock-free readers (Release after the bytes are written).
     committed_end: AtomicU64,
     min_offset: AtomicU64,
-    queues: RwLock<HashMap<(String, i32), (i64, i64)>>,
+    queues: RwLock<QueueMap>,
     disk_full: AtomicBool,
     disk_ratio_bits: AtomicU64,
     _lock: StoreLock,
@@ -147,31 +179,74 @@ impl Inner {
         self.min_offset.store(e.min_offset(), Ordering::Release);
         let mut q = self.queues.write().unwrap_or_else(PoisonError::into_inner);
         for (t, id, min, max) in e.queues() {
-            q.insert((t, id), (min, max));
-        }
-    }
-
-    /// Publishes one queue's bounds after a put into it.
-    fn publish_queue(&self, e: &Engine, topic: &str, queue_id: i32) {
-        // The commitlog end first: a reader that sees the new queue bound
-        // must also see the record it points to.
-        self.committed_end.store(e.max_offset(), Ordering::Release);
-        let max = e.queue_max_offset(topic, queue_id);
-        let mut q = self.queues.write().unwrap_or_else(PoisonError::into_inner);
-        match q.get_mut(&(topic.to_owned(), queue_id)) {
-            Some(b) => b.1 = max,
-            None => {
-                let min = e
-                    .queues()
-                    .into_iter()
-                    .find(|(t, id, _, _)| t == topic && *id == queue_id)
-                    .map_or(0, |x| x.2);
-                q.insert((topic.to_owned(), queue_id), (min, max));
+            match q.get(&(t.as_str(), id) as &dyn QueueKey) {
+                Some(b) => {
+                    b.min.store(min, Ordering::Release);
+                    b.max.store(max, Ordering::Release);
+                }
+                None => {
+                    let b = QueueBounds::new(&t, id, min, max);
+                    q.insert((t, id), b);
+                }
             }
         }
     }
 
-    fn write<F>(&self, queue: (&str, i32), f: F) -> Result<PutResult, Error>
+    /// The published bounds of a queue (lock-free readers).
+    fn queue_bounds(&self, topic: &str, queue_id: i32) -> Option<Arc<QueueBounds>> {
+        self.queues
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(topic, queue_id) as &dyn QueueKey)
+            .cloned()
+    }
+
+    /// Publishes one queue's bounds after a put `r` into it (`dispatched`:
+    /// its records took queue offsets, i.e. not PREPARED or ROLLBACK).
+    fn publish_queue(
+        &self,
+        e: &Engine,
+        topic: &str,
+        queue_id: i32,
+        r: &PutResult,
+        dispatched: bool,
+    ) {
+        // The commitlog end first: a reader that sees the new queue bound
+        // must also see the record it points to.
+        self.committed_end.store(e.max_offset(), Ordering::Release);
+        if !dispatched {
+            // No queue offset taken: the bounds are unchanged.
+            return;
+        }
+        // The records took queue offsets `queue_offset..+count` (after any
+        // `fillPreBlank` fillers): the queue's next offset follows them.
+        let max = r.queue_offset + i64::from(r.count);
+        {
+            let q = self.queues.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(b) = q.get(&(topic, queue_id) as &dyn QueueKey) {
+                b.max.store(max, Ordering::Release);
+                return;
+            }
+        }
+        // A new queue (or a PREPARED/ROLLBACK put to an unknown one).
+        let min = e
+            .queues()
+            .into_iter()
+            .find(|(t, id, _, _)| t == topic && *id == queue_id)
+            .map_or(0, |x| x.2);
+        let mut q = self.queues.write().unwrap_or_else(PoisonError::into_inner);
+        match q.get(&(topic, queue_id) as &dyn QueueKey) {
+            Some(b) => b.max.store(max, Ordering::Release),
+            None => {
+                q.insert(
+                    (topic.to_owned(), queue_id),
+                    QueueBounds::new(topic, queue_id, min, max),
+                );
+            }
+        }
+    }
+
+    fn write<F>(&self, queue: (&str, i32), dispatched: bool, f: F) -> Result<PutResult, Error>
     where
         F: FnOnce(&mut Engine) -> Result<PutResult, EngineError>,
     {
@@ -187,9 +262,12 @@ impl Inner {
             let r = f(e)?;
             let end = r.physical_offset + r.size;
             let size = self.cfg.mapped_file_size_commit_log;
-            self.flusher
-                .note(&split(&LogId::CommitLog, size, before, end), end);
-            self.publish_queue(e, queue.0, queue.1);
+            super::note_writes(
+                &self.flusher,
+                &[(&LogId::CommitLog, size, before, end)],
+                end,
+            );
+            self.publish_queue(e, queue.0, queue.1, &r, dispatched);
             (r, end)
         };
         if self.cfg.flush_disk_type == FlushDiskType::SyncFlush {
@@ -225,22 +303,30 @@ impl Inner {
                 Error::Store(e)
             }
         };
-        let mut head = [0u8; 4];
-        self.store
-            .read(&LogId::CommitLog, seg, pos, &mut head)
-            .map_err(expired)?;
-        let total = u64::from(u32::from_be_bytes(head));
-        if total < MIN_RECORD_LEN as u64 || pos + total > size || offset + total > end {
-            return Err(nf());
-        }
-        let bytes = self
+        // One view over everything committed after `offset` in its file (a
+        // single segment look-up); the record's own length bounds the copy.
+        let avail = (size - pos).min(end - offset);
+        let got = self
             .store
-            .with_view(&LogId::CommitLog, seg, pos, total, <[u8]>::to_vec)
+            .with_view_brief(&LogId::CommitLog, seg, pos, avail, |v| {
+                let total = v
+                    .get(..4)
+                    .map_or(0, |h| u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize);
+                if total < MIN_RECORD_LEN || total > v.len() {
+                    return None;
+                }
+                let rec = &v[..total];
+                Some(match message::decode(rec, offset, DecodeOptions::STRICT) {
+                    Ok(Record::Message(_)) => Ok(rec.to_vec()),
+                    Ok(Record::Blank { .. }) => Err(None),
+                    Err(e) => Err(Some(format!("commitlog: {e}"))),
+                })
+            })
             .map_err(expired)?;
-        match message::decode(&bytes, offset, DecodeOptions::STRICT) {
-            Ok(Record::Message(_)) => Ok(StoredMessage { offset, bytes }),
-            Ok(Record::Blank { .. }) => Err(nf()),
-            Err(e) => Err(Error::NotFound(format!("commitlog: {e}"))),
+        match got {
+            Some(Ok(bytes)) => Ok(StoredMessage { offset, bytes }),
+            None | Some(Err(None)) => Err(nf()),
+            Some(Err(Some(e))) => Err(Error::NotFound(e)),
         }
     }
 }
@@ -265,6 +351,12 @@ impl RocketMqStore {
         crate::store::create_root(root)?;
         let lock = StoreLock::acquire(&layout.lock_path())?;
         let store = DiskStore::new(layout);
+        // Writers that wait for fdatasync must not find dirty zeros ahead.
+        store.set_prefault(if cfg.flush_disk_type == FlushDiskType::SyncFlush {
+            Prefault::Read
+        } else {
+            Prefault::Write
+        });
         store.remove_empty_tails()?;
         let engine = CommitLog::open(Checked::new(store.clone()), cfg.engine(), namer, now())?;
         let report = engine.recovery_report().clone();
@@ -298,7 +390,7 @@ impl RocketMqStore {
             flusher,
             committed_end: AtomicU64::new(0),
             min_offset: AtomicU64::new(0),
-            queues: RwLock::new(HashMap::new()),
+            queues: RwLock::new(HashMap::default()),
             disk_full: AtomicBool::new(false),
             disk_ratio_bits: AtomicU64::new(0),
             _lock: lock,
@@ -337,22 +429,27 @@ impl RocketMqStore {
     /// Puts one message. Under `SYNC_FLUSH` it returns once the record is
     /// durable (or fails with [`Error::Flush`] after `syncFlushTimeout`).
     pub fn put(&self, msg: &Message<'_>) -> Result<PutResult, Error> {
+        let dispatched = SysFlag(msg.sys_flag).dispatched_to_queue();
         self.inner
-            .write((msg.topic, msg.queue_id), |e| e.put(msg, now()))
+            .write((msg.topic, msg.queue_id), dispatched, |e| e.put(msg, now()))
     }
 
     /// Puts a batch: consecutive queue offsets, one store timestamp, never split across files.
     pub fn put_batch(&self, batch: &Batch<'_>) -> Result<PutResult, Error> {
-        self.inner
-            .write((batch.topic, batch.queue_id), |e| e.put_batch(batch, now()))
+        // Batches are never transactional (the engine refuses them).
+        self.inner.write((batch.topic, batch.queue_id), true, |e| {
+            e.put_batch(batch, now())
+        })
     }
 
     /// Puts a record exactly as given (replication, `append --replay`); see
     /// `CommitLog::put_replay`.
     pub fn put_replay(&self, parts: &message::MessageParts<'_>) -> Result<PutResult, Error> {
         let topic = String::from_utf8_lossy(parts.topic).into_owned();
-        self.inner
-            .write((&topic, parts.queue_id), |e| e.put_replay(parts))
+        let dispatched = SysFlag(parts.sys_flag).dispatched_to_queue();
+        self.inner.write((&topic, parts.queue_id), dispatched, |e| {
+            e.put_replay(parts)
+        })
     }
 
     /// The message at commitlog offset `offset` (lock-free; checked strictly).
@@ -369,20 +466,11 @@ impl RocketMqStore {
         offset: i64,
         max: usize,
     ) -> Result<Vec<StoredMessage>, Error> {
-        let Some((qmin, qmax)) = self
-            .inner
-            .queues
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(topic.to_owned(), queue_id))
-            .copied()
-        else {
+        let Some(bounds) = self.inner.queue_bounds(topic, queue_id) else {
             return Ok(Vec::new());
         };
-        let log = LogId::ConsumeQueue {
-            topic: topic.to_owned(),
-            queue_id,
-        };
+        let (qmin, qmax) = bounds.get();
+        let log = &bounds.log;
         let size = self.inner.cfg.engine().consume_queue_file_size();
         let min_phy = self.inner.min_offset.load(Ordering::Acquire);
         let mut out = Vec::new();
@@ -391,7 +479,7 @@ impl RocketMqStore {
             let abs = qo as u64 * CQ_UNIT_SIZE as u64;
             let seg = abs - abs % size;
             let mut b = [0u8; CQ_UNIT_SIZE];
-            match self.inner.store.read(&log, seg, abs - seg, &mut b) {
+            match self.inner.store.read(log, seg, abs - seg, &mut b) {
                 Ok(()) => {}
                 // Expired by the clean thread meanwhile: continue with what is left.
                 Err(e) if e.kind == StoreErrorKind::NotFound => {
@@ -421,21 +509,24 @@ impl RocketMqStore {
     /// Messages of `topic` whose `UNIQ_KEY` or one of whose `KEYS` is `key`
     /// (index look-up, re-checked against the records).
     pub fn find_by_key(&self, topic: &str, key: &str) -> Result<Vec<StoredMessage>, Error> {
-        let offs = {
-            let g = self.inner.engine();
-            g.as_ref().ok_or(Error::Closed)?.find_by_key(topic, key)?
-        };
-        offs.into_iter().map(|o| self.get(o)).collect()
+        // The engine reads and checks each hit once; its bytes are the answer.
+        let g = self.inner.engine();
+        let found = g
+            .as_ref()
+            .ok_or(Error::Closed)?
+            .find_records_by_key(topic, key)?;
+        drop(g);
+        Ok(found
+            .into_iter()
+            .map(|(offset, bytes)| StoredMessage { offset, bytes })
+            .collect())
     }
 
     /// Next queue offset of a queue (0 if it has none).
     pub fn queue_max_offset(&self, topic: &str, queue_id: i32) -> i64 {
         self.inner
-            .queues
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(topic.to_owned(), queue_id))
-            .map_or(0, |q| q.1)
+            .queue_bounds(topic, queue_id)
+            .map_or(0, |q| q.get().1)
     }
 
     /// Makes everything written so far durable (commitlog, consume queues,
@@ -464,7 +555,10 @@ impl RocketMqStore {
                 let q = i.queues.read().unwrap_or_else(PoisonError::into_inner);
                 let mut v: Vec<_> = q
                     .iter()
-                    .map(|((t, id), (a, b))| (t.clone(), *id, *a, *b))
+                    .map(|((t, id), b)| {
+                        let (min, max) = b.get();
+                        (t.clone(), *id, min, max)
+                    })
                     .collect();
                 v.sort();
                 v
@@ -602,5 +696,87 @@ fn engine_store_error(e: EngineError) -> StoreError {
     match e {
         EngineError::Store(s) => s,
         other => StoreError::new(StoreErrorKind::Other, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::Host;
+
+    /// Set in the child process [`a_relative_root_works`] starts.
+    const CHILD_DIR: &str = "ROCKETLOG_TEST_RELATIVE_ROOT_DIR";
+    const NAME: &str = "embed::rocketmq::tests::a_relative_root_works";
+
+    fn cfg() -> RocketMqConfig {
+        RocketMqConfig {
+            mapped_file_size_commit_log: 1 << 20,
+            mapped_file_size_consume_queue: 20 * 1000,
+            max_hash_slot_num: 64,
+            max_index_num: 256,
+            clean_resource_interval: 0,
+            ..RocketMqConfig::default()
+        }
+    }
+
+    fn msg(body: &[u8]) -> Message<'_> {
+        Message {
+            topic: "T",
+            queue_id: 0,
+            flag: 0,
+            body,
+            properties: b"KEYS\x01k1\x02",
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: Host::V4 {
+                addr: [127, 0, 0, 1],
+                port: 1,
+            },
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+        }
+    }
+
+    /// `open("pa")`: a root given as one relative component (its parent is
+    /// the empty path) used to fail creating the directory.
+    #[test]
+    fn a_relative_root_works() {
+        if let Ok(dir) = std::env::var(CHILD_DIR) {
+            // The child runs this test alone, so changing its working
+            // directory cannot disturb another test.
+            std::env::set_current_dir(&dir).unwrap();
+            let root = Path::new("pa");
+            let (store, report) = RocketMqStore::open(root, cfg()).unwrap();
+            assert!(!report.abnormal_shutdown);
+            let put = store.put(&msg(b"hello")).unwrap();
+            store.close().unwrap();
+            let (store, report) = RocketMqStore::open(root, cfg()).unwrap();
+            assert!(!report.abnormal_shutdown);
+            let got = store.get(put.physical_offset).unwrap();
+            assert_eq!(got.view().unwrap().body, b"hello");
+            assert_eq!(store.find_by_key("T", "k1").unwrap(), [got]);
+            store.close().unwrap();
+            println!("relative root: checked");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_DIR, dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The child really ran the checks, and wrote where the relative path points.
+        assert!(stdout.contains("relative root: checked"), "{stdout}");
+        let pa = dir.path().join("pa");
+        assert!(pa.join("commitlog/00000000000000000000").is_file());
+        assert!(pa.join("consumequeue/T/0/00000000000000000000").is_file());
+        assert!(pa.join("checkpoint").is_file());
+        assert!(!pa.join("abort").exists(), "closed cleanly");
     }
 }

@@ -22,7 +22,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Creates `dir` and any missing parents, fsyncing each parent that gained an entry.
 pub(crate) fn create_dirs(dir: &Path) -> Result<(), StoreError> {
-    if dir.is_dir() {
+    // A relative path's last parent is "": the current directory, which exists.
+    if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
@@ -34,8 +35,9 @@ pub(crate) fn create_dirs(dir: &Path) -> Result<(), StoreError> {
         Err(e) => return Err(io_err(&e, "create directory", dir, None)),
     }
     match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
-        _ => Ok(()),
+        Some(p) if p.as_os_str().is_empty() => sync_dir(Path::new(".")),
+        Some(p) => sync_dir(p),
+        None => Ok(()),
     }
 }
 

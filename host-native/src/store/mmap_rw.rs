@@ -6,6 +6,7 @@ use std::io;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use memmap2::MmapMut;
@@ -13,7 +14,9 @@ use rocketlog_core::store::{
     LogId, MetaFile, PageRead, PageStore, SegmentId, SegmentInfo, StoreError, StoreErrorKind,
 };
 
+use super::fxhash::Fx;
 use super::layout::Layout;
+use super::prefault::{self, Mapped, Prefault, Prefaulter, WINDOW};
 use super::{io_err, meta};
 
 /// One mapped segment file.
@@ -25,6 +28,19 @@ struct Segment {
     /// that `&Segment` can be shared between the writer and readers.
     ptr: *mut u8,
     len: usize,
+    /// How far the populate thread has been asked to fault pages in.
+    ahead: AtomicUsize,
+    /// The next segment has been asked for (see [`Disk::maybe_stage`]).
+    staged_next: AtomicBool,
+}
+
+impl Mapped for Segment {
+    fn mapping(&self) -> (*mut u8, usize) {
+        (self.ptr, self.len)
+    }
+    fn ahead(&self) -> &AtomicUsize {
+        &self.ahead
+    }
 }
 
 // SAFETY: `Segment` is only `!Send`/`!Sync` because of `ptr`, which points into
@@ -61,6 +77,20 @@ impl Segment {
         unsafe { std::slice::from_raw_parts(self.ptr.add(r.start), r.len()) }
     }
 
+    /// The mapped bytes of `r`, writable in place (records encoded straight
+    /// into the file).
+    #[allow(clippy::mut_from_ref)]
+    fn view_mut(&self, r: Range<usize>) -> &mut [u8] {
+        // SAFETY: `r` lies inside the mapping (checked by `range`), which is
+        // writable (MAP_SHARED, PROT_WRITE) and lives as long as `self`. As
+        // for `write`: one writer at a time (the owner's engine lock), and it
+        // only writes above the committed watermark, below which alone
+        // readers look, so no other reference to these bytes exists while
+        // the writer holds this one (it is dropped before the bytes are
+        // published).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.len()) }
+    }
+
     fn write(&self, r: Range<usize>, data: &[u8]) {
         debug_assert_eq!(r.len(), data.len());
         // SAFETY: `r` lies inside the mapping (checked by `range`); the mapping
@@ -72,6 +102,9 @@ impl Segment {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(r.start), r.len()) }
     }
 }
+
+/// The mapped segments of one log.
+type LogSegments = HashMap<SegmentId, Arc<Segment>, Fx>;
 
 /// A store on disk: one file per segment, created full size and mapped
 /// read-write; meta files replaced atomically. See the [module docs](super).
@@ -102,9 +135,34 @@ struct Disk {
     /// Mapped segments by log, then segment: looked up by `&LogId` so the
     /// hot path (every write and read) never clones a `LogId` (a consume
     /// queue's carries its topic `String`).
-    segs: RwLock<HashMap<LogId, HashMap<SegmentId, Arc<Segment>>>>,
+    segs: RwLock<HashMap<LogId, LogSegments, Fx>>,
+    /// Set (Release) once `latched` holds an error: the check every call makes
+    /// is one atomic load, not a mutex.
+    failed: AtomicBool,
     latched: Mutex<Option<StoreError>>,
+    /// Populates pages ahead of the writer (see `prefault`).
+    prefault: Prefaulter,
+    /// The next segment of a large sequential log, created (allocated,
+    /// mapped, its head populated) by the background thread under a staging
+    /// name while the writer fills the current one; `create` renames it into
+    /// place. See [`Disk::maybe_stage`].
+    staged: Arc<Mutex<Option<(LogId, Segment)>>>,
 }
+
+/// Logs whose next segment is prepared ahead: the large, sequentially
+/// written ones (1 GiB by default), where creating and faulting in a fresh
+/// file at roll time stalls the writer.
+fn staged_log(log: &LogId) -> bool {
+    matches!(log, LogId::CommitLog | LogId::DLedgerData)
+}
+
+/// Segments smaller than this are created at the roll as before: creating
+/// them is cheap, and small test stores keep exactly their own files.
+const MIN_STAGED_LEN: usize = 4 * WINDOW;
+
+/// Prefix of staging files (in the store's top directory, which the Java
+/// reference and the read-only tools ignore unknown entries of).
+const STAGING_PREFIX: &str = ".rocketlog-next-";
 
 impl std::fmt::Debug for DiskStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,12 +180,29 @@ fn not_in_layout(what: impl std::fmt::Display) -> StoreError {
     )
 }
 
+impl Drop for Disk {
+    fn drop(&mut self) {
+        // A staged file nobody will use (the next open would remove it too).
+        let staged = self
+            .staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((_, s)) = staged {
+            let _ = fs::remove_file(&s.path);
+        }
+    }
+}
+
 impl Disk {
     fn new(layout: Layout) -> Self {
         Self {
             layout,
-            segs: RwLock::new(HashMap::new()),
+            segs: RwLock::new(HashMap::default()),
+            failed: AtomicBool::new(false),
             latched: Mutex::new(None),
+            prefault: Prefaulter::new(),
+            staged: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -139,6 +214,9 @@ impl Disk {
     }
 
     fn check(&self) -> Result<(), StoreError> {
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         match &*self.latched.lock().unwrap_or_else(PoisonError::into_inner) {
             None => Ok(()),
             Some(e) => Err(StoreError::new(
@@ -153,6 +231,7 @@ impl Disk {
         f().inspect_err(|e| {
             let mut l = self.latched.lock().unwrap_or_else(PoisonError::into_inner);
             l.get_or_insert_with(|| e.clone());
+            self.failed.store(true, Ordering::Release);
         })
     }
 
@@ -165,6 +244,26 @@ impl Disk {
         self.layout
             .meta_path(file)
             .ok_or_else(|| not_in_layout(file))
+    }
+
+    /// Runs `f` on a segment. A cached segment is used under the cache's read
+    /// lock, without touching its reference count: every put makes several
+    /// small writes, and two atomic read-modify-writes less per access was
+    /// measurable. `f` must not call back into the store (it only copies).
+    fn on_segment<R>(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        f: impl FnOnce(&Arc<Segment>) -> R,
+    ) -> Result<R, StoreError> {
+        {
+            let g = self.segs.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = g.get(log).and_then(|m| m.get(&seg)) {
+                return Ok(f(s));
+            }
+        }
+        let s = self.segment(log, seg)?;
+        Ok(f(&s))
     }
 
     fn segment(&self, log: &LogId, seg: SegmentId) -> Result<Arc<Segment>, StoreError> {
@@ -253,8 +352,110 @@ impl Disk {
         Ok(out)
     }
 
+    /// The staging file for the next segment of `log`.
+    fn staging_path(&self, log: &LogId) -> Option<PathBuf> {
+        let dir = self.layout.log_dir(log)?;
+        let name = dir.file_name()?.to_str()?.to_owned();
+        Some(self.layout.dir().join(format!("{STAGING_PREFIX}{name}")))
+    }
+
+    /// Called after a write ending at `end` of segment `s` of `log`: once
+    /// the writer is within the populate window of the end of a large
+    /// sequential log's segment, the background thread creates the next
+    /// segment's file under a staging name (allocated in full, mapped, its
+    /// head populated), for `create` to rename into place at the roll.
+    fn maybe_stage(&self, log: &LogId, s: &Segment, end: usize) {
+        if !staged_log(log)
+            || s.len < MIN_STAGED_LEN
+            || end + WINDOW < s.len
+            || s.staged_next.load(Ordering::Relaxed)
+            || s.staged_next.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let Some(path) = self.staging_path(log) else {
+            return;
+        };
+        let (slot, log, len, write) = (
+            Arc::clone(&self.staged),
+            log.clone(),
+            s.len as u64,
+            self.prefault.writes(),
+        );
+        self.prefault.run_task(Box::new(move || {
+            {
+                let g = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                if g.as_ref()
+                    .is_some_and(|(l, st)| *l == log && st.len as u64 == len)
+                {
+                    return;
+                }
+            }
+            // Best effort: on any failure the roll creates the file itself.
+            let _ = fs::remove_file(&path);
+            let Ok(file) = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            else {
+                return;
+            };
+            let staged = preallocate(&file, len, &path).and_then(|()| map(file, path.clone()));
+            let Ok(seg) = staged else {
+                let _ = fs::remove_file(&path);
+                return;
+            };
+            prefault::populate_head(&seg, WINDOW, write);
+            if Arc::strong_count(&slot) == 1 {
+                // The store is gone: nobody will adopt it.
+                let _ = fs::remove_file(&path);
+                return;
+            }
+            let old = slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace((log, seg));
+            if let Some((_, o)) = old
+                && o.path != path
+            {
+                let _ = fs::remove_file(&o.path);
+            }
+        }));
+    }
+
+    /// Takes the staged segment file if it fits `(log, len)` and renames it
+    /// to `path`; `None` if there is none (or it could not be used).
+    fn adopt_staged(&self, log: &LogId, len: u64, path: &Path) -> Option<Segment> {
+        let mut g = self.staged.lock().unwrap_or_else(PoisonError::into_inner);
+        if !g
+            .as_ref()
+            .is_some_and(|(l, s)| l == log && s.len as u64 == len)
+        {
+            return None;
+        }
+        let (_, mut seg) = g.take()?;
+        drop(g);
+        // `create_new` semantics: never replace an existing segment.
+        if path.exists() || fs::rename(&seg.path, path).is_err() {
+            let _ = fs::remove_file(&seg.path);
+            return None;
+        }
+        seg.path = path.to_path_buf();
+        Some(seg)
+    }
+
     fn remove_empty_tails(&self) -> Result<Vec<PathBuf>, StoreError> {
         let mut removed = Vec::new();
+        // Staging files left by a process that stopped before using them.
+        for log in [LogId::CommitLog, LogId::DLedgerData] {
+            if let Some(p) = self.staging_path(&log)
+                && p.is_file()
+            {
+                fs::remove_file(&p).map_err(|e| io_err(&e, "remove", &p, None))?;
+                removed.push(p);
+            }
+        }
         for log in self.all_logs()? {
             let segs = self.segments(&log)?;
             if let Some(last) = segs.last()
@@ -317,6 +518,8 @@ fn map(file: File, path: PathBuf) -> Result<Segment, StoreError> {
         map,
         ptr,
         len,
+        ahead: AtomicUsize::new(0),
+        staged_next: AtomicBool::new(false),
     })
 }
 
@@ -406,6 +609,22 @@ impl PageRead for Disk {
         Ok(out)
     }
 
+    fn read(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        out: &mut [u8],
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        // A copy: done under the cache lock (see `on_segment`).
+        self.on_segment(log, seg, |s| {
+            let r = s.range(log, seg, pos, out.len() as u64)?;
+            out.copy_from_slice(s.view(r));
+            Ok(())
+        })?
+    }
+
     fn with_view<R>(
         &self,
         log: &LogId,
@@ -415,6 +634,8 @@ impl PageRead for Disk {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, StoreError> {
         self.check()?;
+        // `f` is the caller's and may take long or use the store: it runs on
+        // a counted reference, outside the cache lock.
         let s = self.segment(log, seg)?;
         let r = s.range(log, seg, pos, len)?;
         Ok(f(s.view(r)))
@@ -432,6 +653,17 @@ impl PageStore for Disk {
             let path = self.segment_path(log, seg)?;
             if let Some(dir) = path.parent() {
                 meta::create_dirs(dir)?;
+            }
+            if staged_log(log)
+                && let Some(s) = self.adopt_staged(log, len, &path)
+            {
+                self.segs
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(log.clone())
+                    .or_default()
+                    .insert(seg, Arc::new(s));
+                return Ok(());
             }
             let file = OpenOptions::new()
                 .read(true)
@@ -453,10 +685,60 @@ impl PageStore for Disk {
 
     fn write(&self, log: &LogId, seg: SegmentId, pos: u64, data: &[u8]) -> Result<(), StoreError> {
         self.mutate(|| {
-            let s = self.segment(log, seg)?;
-            let r = s.range(log, seg, pos, data.len() as u64)?;
-            s.write(r, data);
-            Ok(())
+            self.on_segment(log, seg, |s| {
+                let r = s.range(log, seg, pos, data.len() as u64)?;
+                let end = r.end;
+                s.write(r, data);
+                self.prefault.after_write(s, end);
+                self.maybe_stage(log, s, end);
+                Ok(())
+            })?
+        })
+    }
+
+    fn write_with<R>(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, StoreError> {
+        let mut out = None;
+        self.mutate(|| {
+            self.on_segment(log, seg, |s| {
+                let r = s.range(log, seg, pos, len as u64)?;
+                let end = r.end;
+                out = Some(f(s.view_mut(r)));
+                self.prefault.after_write(s, end);
+                self.maybe_stage(log, s, end);
+                Ok(())
+            })?
+        })?;
+        out.ok_or_else(|| StoreError::new(StoreErrorKind::Other, "write_with: no result"))
+    }
+
+    fn write_pieces(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pieces: &[(u64, &[u8])],
+    ) -> Result<(), StoreError> {
+        self.mutate(|| {
+            self.on_segment(log, seg, |s| {
+                // Every range is checked before anything is written.
+                let mut end = 0;
+                for &(pos, data) in pieces {
+                    end = end.max(s.range(log, seg, pos, data.len() as u64)?.end);
+                }
+                for &(pos, data) in pieces {
+                    let r = s.range(log, seg, pos, data.len() as u64)?;
+                    s.write(r, data);
+                }
+                self.prefault.after_write(s, end);
+                self.maybe_stage(log, s, end);
+                Ok(())
+            })?
         })
     }
 
@@ -551,6 +833,24 @@ impl PageStore for DiskStore {
     fn write(&self, log: &LogId, seg: SegmentId, pos: u64, data: &[u8]) -> Result<(), StoreError> {
         self.0.write(log, seg, pos, data)
     }
+    fn write_pieces(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pieces: &[(u64, &[u8])],
+    ) -> Result<(), StoreError> {
+        self.0.write_pieces(log, seg, pieces)
+    }
+    fn write_with<R>(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, StoreError> {
+        self.0.write_with(log, seg, pos, len, f)
+    }
     fn sync(&self, log: &LogId, seg: SegmentId, range: Range<u64>) -> Result<(), StoreError> {
         self.0.sync(log, seg, range)
     }
@@ -579,6 +879,29 @@ impl DiskStore {
     pub fn latched(&self) -> Option<StoreError> {
         self.0.latched()
     }
+    /// How pages ahead of the writer are populated in the background
+    /// (default [`Prefault::Write`]; see the `prefault` module).
+    pub fn set_prefault(&self, mode: Prefault) {
+        self.0.prefault.set_mode(mode);
+    }
+    /// [`PageRead::with_view`] for a short `f` that does not use the store
+    /// (decode a record, copy it out): it runs under the segment cache's read
+    /// lock instead of on a counted reference, two atomic operations less
+    /// per read. A long `f` would hold up segment creation and removal.
+    pub fn with_view_brief<R>(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        len: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, StoreError> {
+        self.0.check()?;
+        self.0.on_segment(log, seg, |s| {
+            let r = s.range(log, seg, pos, len)?;
+            Ok(f(s.view(r)))
+        })?
+    }
     /// The file of segment `seg` of `log`.
     pub fn segment_path(&self, log: &LogId, seg: SegmentId) -> Result<PathBuf, StoreError> {
         self.0.segment_path(log, seg)
@@ -600,6 +923,58 @@ impl DiskStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_next_big_segment_is_staged_off_the_writer_and_renamed_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = DiskStore::new(Layout::rocketmq(dir.path()));
+        let log = LogId::CommitLog;
+        let len = MIN_STAGED_LEN as u64;
+        s.create(&log, 0, len).unwrap();
+        let staging = dir.path().join(".rocketlog-next-commitlog");
+        s.write(&log, 0, 100, b"head").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!staging.exists(), "staged long before the end");
+        // Within the window of the end: the background thread stages the next file.
+        s.write(&log, 0, len - 100, b"tail").unwrap();
+        let t = std::time::Instant::now();
+        while s.0.staged.lock().unwrap().is_none() {
+            assert!(t.elapsed().as_secs() < 20, "nothing staged");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(fs::metadata(&staging).unwrap().len(), len);
+        // The roll adopts it: renamed into place, the right size, all zeros.
+        s.create(&log, len, len).unwrap();
+        s.sync_dir(&log).unwrap();
+        assert!(!staging.exists());
+        let p = s.segment_path(&log, len).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().len(), len);
+        s.write(&log, len, 10, b"hello").unwrap();
+        s.sync(&log, len, 0..4096).unwrap();
+        let mut b = [0xffu8; 20];
+        File::open(&p).unwrap().read_exact_at(&mut b, 0).unwrap();
+        assert_eq!(&b[..10], &[0u8; 10]);
+        assert_eq!(&b[10..15], b"hello");
+        assert_eq!(&b[15..], &[0u8; 5]);
+        let got = s.with_view(&log, len, 10, 5, |v| v.to_vec()).unwrap();
+        assert_eq!(got, b"hello");
+        // An existing segment is never replaced (create_new semantics).
+        assert!(s.create(&log, len, len).is_err());
+        // A staging file left by a stopped process goes at the next open.
+        let s = DiskStore::new(Layout::rocketmq(dir.path()));
+        fs::write(&staging, b"stale").unwrap();
+        assert_eq!(
+            s.remove_empty_tails().unwrap(),
+            std::slice::from_ref(&staging)
+        );
+        assert!(!staging.exists());
+        assert_eq!(
+            s.segments(&log).unwrap(),
+            [SegmentInfo { id: 0, len }, SegmentInfo { id: len, len }]
+        );
+    }
 
     #[test]
     fn bounds_latch_and_meta() {

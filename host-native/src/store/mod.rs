@@ -23,15 +23,19 @@
 //! that to lend mapped bytes to readers on other threads while the writer
 //! copies new bytes further on; every `unsafe` block cites it.
 
+mod fxhash;
 mod layout;
 mod lock;
 mod meta;
 mod mmap_rw;
 pub mod os;
+mod prefault;
 
+pub(crate) use fxhash::Fx;
 pub use layout::Layout;
 pub use lock::StoreLock;
 pub use mmap_rw::DiskStore;
+pub use prefault::Prefault;
 
 use std::io;
 use std::path::Path;

@@ -84,6 +84,34 @@ impl SegLog {
         Ok(())
     }
 
+    /// Lets `f` fill `len` bytes at absolute `abs` in place (inside one
+    /// segment, created if missing); moves the write end past them only when
+    /// `f` succeeds.
+    pub fn write_with<S: PageStore, R, E>(
+        &mut self,
+        store: &S,
+        abs: u64,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> Result<R, E>,
+    ) -> Result<Result<R, E>, StoreError> {
+        let (seg, pos) = self.seg_of(abs)?;
+        if pos + len as u64 > self.file_size {
+            return Err(StoreError::out_of_range(
+                &self.log,
+                seg,
+                pos,
+                len as u64,
+                self.file_size,
+            ));
+        }
+        self.ensure(store, seg)?;
+        let r = store.write_with(&self.log, seg, pos, len, f)?;
+        if r.is_ok() {
+            self.end = self.end.max(abs + len as u64);
+        }
+        Ok(r)
+    }
+
     /// Reads `out.len()` bytes at absolute `abs` (inside one segment).
     pub fn read_at<S: PageStore>(
         &self,
