@@ -1182,3 +1182,45 @@ fn index_verify_stops_at_a_garbage_header() {
     assert_eq!(problems.len(), 33, "{problems:#?}");
     assert!(text(&problems[32]).contains("more problems"));
 }
+
+/// The one-walk verifier skips the consume-queue look-up only for units the
+/// walk found pointing back at their record: on a store with damaged units it
+/// reports exactly what checking every unit reports (the oracle:
+/// `ConsumeQueues::verify`, which looks every unit's record up), each once.
+#[test]
+fn verify_reports_each_damaged_unit_once_as_the_full_check_does() {
+    let (_, s) = basic();
+    let log = LogId::ConsumeQueue {
+        topic: "TopicA".into(),
+        queue_id: 0,
+    };
+    // Unit 1: wrong size; unit 2: points where no record starts; unit 3:
+    // wrong tags code (the walk must not confirm it either).
+    let mut u = [0u8; 20];
+    for (n, patch) in [(1u64, 0usize), (2, 1), (3, 2)] {
+        s.read(&log, 0, n * 20, &mut u).unwrap();
+        let mut unit = CqUnit::decode(&u).unwrap();
+        match patch {
+            0 => unit.size += 1,
+            1 => unit.physical_offset += 1,
+            _ => unit.tags_code ^= 1,
+        }
+        s.write(&log, 0, n * 20, &unit.encode()).unwrap();
+    }
+    let rec = rocketmq::recover(&s, &Config::default()).unwrap();
+    let want = rec.queues.verify(&s, facts(&s, &rec.summary)).unwrap();
+    assert_eq!(want.len(), 3, "{want:?}");
+
+    let mut visited = 0;
+    let (_, problems) = rocketmq::verify_visiting(&s, &Config::default(), |_, _, _| {
+        visited += 1;
+    })
+    .unwrap();
+    let got: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| matches!(p.log, LogId::ConsumeQueue { .. }))
+        .collect();
+    assert_eq!(got, want.iter().collect::<Vec<_>>());
+    let (msgs, _, _) = walk_all(&s, &rec.summary);
+    assert_eq!(visited, msgs.len(), "every message goes to a queue here");
+}

@@ -170,7 +170,9 @@ const MAX_CACHED_MAPS: usize = 512;
 #[derive(Debug)]
 pub struct MmapStore {
     paths: StorePaths,
-    maps: Mutex<BTreeMap<(LogId, SegmentId), Arc<Mapped>>>,
+    /// Mappings by log, then segment (nested so that a look-up by `&LogId`
+    /// clones no topic string).
+    maps: Mutex<BTreeMap<LogId, BTreeMap<SegmentId, Arc<Mapped>>>>,
     skipped: Mutex<Vec<Skipped>>,
 }
 
@@ -215,12 +217,12 @@ impl MmapStore {
     }
 
     fn map(&self, log: &LogId, seg: SegmentId) -> Result<Arc<Mapped>, StoreError> {
-        let key = (log.clone(), seg);
         if let Some(m) = self
             .maps
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
+            .get(log)
+            .and_then(|l| l.get(&seg))
         {
             return Ok(Arc::clone(m));
         }
@@ -231,10 +233,12 @@ impl MmapStore {
         };
         let mapped = Arc::new(map_file(&path).map_err(|e| io_error(&e, &path))?);
         let mut maps = self.maps.lock().unwrap_or_else(PoisonError::into_inner);
-        if maps.len() >= MAX_CACHED_MAPS {
+        if maps.values().map(BTreeMap::len).sum::<usize>() >= MAX_CACHED_MAPS {
             maps.clear();
         }
-        maps.insert(key, Arc::clone(&mapped));
+        maps.entry(log.clone())
+            .or_default()
+            .insert(seg, Arc::clone(&mapped));
         Ok(mapped)
     }
 

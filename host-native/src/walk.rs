@@ -16,6 +16,7 @@ use crate::mmap::MmapStore;
 use crate::resolve::{Resolved, StoreKind};
 
 mod core_scan;
+pub mod parallel;
 
 /// What a walk saw besides the records it handed out.
 #[derive(Debug, Clone, Default)]

@@ -35,9 +35,10 @@ use super::dispatch::{
 };
 use crate::codec::checkpoint::StoreCheckpoint;
 use crate::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
-use crate::codec::message::{self, DecodeOptions, Record};
+use crate::codec::message::{self, DecodeOptions, PropCrcCheck, Record};
 use crate::error::DecodeError;
 use crate::layout::MIN_BLANK_LEN;
+use crate::scan::zeros;
 use crate::store::{LogId, MetaFile, PageRead, PageStore, SegmentId};
 
 /// What recovery may do with invalid commitlog data.
@@ -187,7 +188,7 @@ fn scan_segment(buf: &[u8], base: u64, opts: DecodeOptions) -> SegScan {
     loop {
         let abs = base + pos;
         let rest = &buf[pos as usize..];
-        let err = match message::decode(rest, abs, opts) {
+        let err = match decode_checked(rest, abs, opts) {
             Ok(Record::Message(m)) => {
                 let len = m.total_size as u64;
                 if let Some(field) = implausible(&m, abs) {
@@ -228,12 +229,36 @@ fn scan_segment(buf: &[u8], base: u64, opts: DecodeOptions) -> SegScan {
             Err(e) => e,
         };
         s.end_pos = pos;
-        if let Some(last) = rest.iter().rposition(|&b| b != 0) {
+        if let Some(last) = zeros::last_nonzero(rest) {
             s.dirty_to = pos + last as u64 + 1;
-            s.dirty_bytes = rest.iter().filter(|&&b| b != 0).count() as u64;
+            s.dirty_bytes = zeros::count_nonzero(rest);
             s.stop = Some(err);
         }
         return s;
+    }
+}
+
+/// [`message::decode`] with `opts`, looking for the `__CRC32#` property
+/// (under [`PropCrcCheck::IfPresent`]) only in records whose properties hold
+/// a `#`: finding a key means parsing every pair, and most stores have none.
+fn decode_checked(buf: &[u8], offset: u64, opts: DecodeOptions) -> Result<Record<'_>, DecodeError> {
+    if opts.prop_crc != PropCrcCheck::IfPresent {
+        return message::decode(buf, offset, opts);
+    }
+    let first = DecodeOptions {
+        prop_crc: PropCrcCheck::Ignore,
+        ..opts
+    };
+    match message::decode(buf, offset, first) {
+        Ok(Record::Message(m)) if m.properties.contains(&b'#') => {
+            // The body CRC passed already; check the property alone.
+            let prop = DecodeOptions {
+                check_body_crc: false,
+                ..opts
+            };
+            message::decode(buf, offset, prop)
+        }
+        other => other,
     }
 }
 
@@ -271,13 +296,187 @@ fn implausible(m: &message::MessageView<'_>, offset: u64) -> Option<&'static str
 }
 
 fn nonzero_bytes(buf: &[u8]) -> u64 {
-    buf.iter().filter(|&&b| b != 0).count() as u64
+    zeros::count_nonzero(buf)
 }
 
 /// Per-queue facts from the structural scan.
 struct QueueScan {
     /// Byte offset after the last valid unit.
     end: u64,
+    /// Queue offset of `units[0]`.
+    first: i64,
+    /// The units read by the scan, fillers included (`[first, end)`), so
+    /// that re-checking a record does not read its unit again.
+    units: Vec<CqUnit>,
+}
+
+/// Records decoded per view in step 5 of recovery.
+const BATCH: usize = 4096;
+
+/// What step 5 keeps of a record: the consume-queue facts, no allocation.
+struct UnitFacts {
+    offset: u64,
+    size: i32,
+    /// Index into [`Queues::known`], if the record goes to a consume queue.
+    queue: Option<usize>,
+    queue_offset: i64,
+    store_timestamp: i64,
+    tags_code: i64,
+    /// 1 + index of its [`RecordMeta`] in the batch when it gets indexed, else 0.
+    meta: usize,
+}
+
+/// The properties dispatch reads, found in one pass over the pairs (the
+/// codec's per-key look-ups would parse them once per key).
+struct DispatchProps<'a> {
+    tags_code: i64,
+    uniq_key: Option<&'a [u8]>,
+    keys: Option<&'a [u8]>,
+}
+
+impl<'a> DispatchProps<'a> {
+    fn of(m: &message::MessageView<'a>) -> Self {
+        use crate::codec::properties::{self, keys};
+        let (mut tags, mut uniq_key, mut keys_v) = (None, None, None);
+        // Last occurrence wins, as in Java's map (and `properties::get`).
+        for (k, v) in properties::pairs(m.properties) {
+            if k == keys::TAGS.as_bytes() {
+                tags = Some(v);
+            } else if k == keys::UNIQ_KEY.as_bytes() {
+                uniq_key = Some(v);
+            } else if k == keys::KEYS.as_bytes() {
+                keys_v = Some(v);
+            }
+        }
+        let tags_code = if m.topic == message::SCHEDULE_TOPIC {
+            // Delayed messages: the deliver time (the codec's rule).
+            m.tags_code()
+        } else {
+            match tags {
+                Some(t) if !t.is_empty() => i64::from(crate::java::bytes_hash(t)),
+                _ => 0,
+            }
+        };
+        Self {
+            tags_code,
+            uniq_key,
+            keys: keys_v,
+        }
+    }
+
+    /// [`RecordMeta::of`] from these facts.
+    fn meta(&self, m: &message::MessageView<'_>, offset: u64) -> RecordMeta {
+        use crate::codec::properties::lossy;
+        RecordMeta {
+            offset,
+            size: m.total_size,
+            topic: lossy(m.topic),
+            queue_id: m.queue_id,
+            queue_offset: m.queue_offset,
+            sys_flag: m.sys_flag.0,
+            store_timestamp: m.store_timestamp,
+            tags_code: self.tags_code,
+            uniq_key: self.uniq_key.map(lossy),
+            keys: self.keys.map(lossy),
+        }
+    }
+}
+
+/// One consume queue met in step 5.
+struct KnownQueue {
+    /// Its key in `CommitLog::queues` (topic decoded as Java does).
+    key: (String, i32),
+    /// The topic bytes it was first met with.
+    topic: Vec<u8>,
+    /// The queue offset of the last unit checked or written (`seen`).
+    seen: Option<i64>,
+    /// The structural scan's units, valid below `cache_upto`.
+    first: i64,
+    units: Vec<CqUnit>,
+    cache_upto: i64,
+}
+
+impl KnownQueue {
+    fn cached(&self, qo: i64) -> Option<CqUnit> {
+        if qo < self.first || qo >= self.cache_upto {
+            return None;
+        }
+        self.units
+            .get(usize::try_from(qo - self.first).ok()?)
+            .copied()
+    }
+}
+
+/// The consume queues of step 5, looked up by the record's topic bytes and
+/// queue id without building a `String` per record.
+#[derive(Default)]
+struct Queues {
+    known: Vec<KnownQueue>,
+    /// Topic bytes, then queue id, to an index into `known`.
+    by_topic: alloc::collections::BTreeMap<Vec<u8>, alloc::collections::BTreeMap<i32, usize>>,
+    /// Queue key to an index into `known`.
+    by_key: alloc::collections::BTreeMap<(String, i32), usize>,
+    /// The last look-up (records of one queue often come in runs).
+    last: Option<usize>,
+}
+
+impl Queues {
+    fn intern(
+        &mut self,
+        topic: &[u8],
+        queue_id: i32,
+        scans: &mut alloc::collections::BTreeMap<(String, i32), QueueScan>,
+    ) -> usize {
+        if let Some(i) = self.last
+            && let Some(k) = self.known.get(i)
+            && k.key.1 == queue_id
+            && k.topic == topic
+        {
+            return i;
+        }
+        let i = match self.by_topic.get(topic).and_then(|m| m.get(&queue_id)) {
+            Some(&i) => i,
+            None => {
+                let key = (crate::codec::properties::lossy(topic), queue_id);
+                // Topics that differ only in invalid UTF-8 are one queue in Java.
+                let i = match self.by_key.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        // The scan's units move here (finish_queues needs only `end`).
+                        let (first, units) = match scans.get_mut(&key) {
+                            Some(s) => (s.first, core::mem::take(&mut s.units)),
+                            None => (0, Vec::new()),
+                        };
+                        self.by_key.insert(key.clone(), self.known.len());
+                        self.known.push(KnownQueue {
+                            cache_upto: first + units.len() as i64,
+                            key,
+                            topic: topic.to_vec(),
+                            seen: None,
+                            first,
+                            units,
+                        });
+                        self.known.len() - 1
+                    }
+                };
+                self.by_topic
+                    .entry(topic.to_vec())
+                    .or_default()
+                    .insert(queue_id, i);
+                i
+            }
+        };
+        self.last = Some(i);
+        i
+    }
+
+    /// The `seen` map of the queues that had a unit checked or written.
+    fn take_seen(&mut self) -> alloc::collections::BTreeMap<(String, i32), i64> {
+        self.known
+            .drain(..)
+            .filter_map(|k| k.seen.map(|qo| (k.key, qo)))
+            .collect()
+    }
 }
 
 impl<S: PageStore> CommitLog<S> {
@@ -325,9 +524,9 @@ impl<S: PageStore> CommitLog<S> {
         }
         let opts = DecodeOptions {
             prop_crc: if self.cfg.force_verify_prop_crc {
-                message::PropCrcCheck::Require
+                PropCrcCheck::Require
             } else {
-                message::PropCrcCheck::IfPresent
+                PropCrcCheck::IfPresent
             },
             ..DecodeOptions::STRICT
         };
@@ -388,7 +587,7 @@ impl<S: PageStore> CommitLog<S> {
         self.log = log;
 
         // 3. Consume queues: structural scan.
-        let scans = self.scan_queues(&mut rep, min)?;
+        let mut scans = self.scan_queues(&mut rep, min)?;
 
         // 4. Index plan.
         let index_from = if self.cfg.message_index_enable {
@@ -398,45 +597,8 @@ impl<S: PageStore> CommitLog<S> {
         };
 
         // 5. Re-check and re-dispatch from the commitlog.
-        let mut seen: alloc::collections::BTreeMap<(String, i32), i64> = Default::default();
-        for q in self.queues.values_mut() {
-            q.log.synced = q.log.min();
-        }
-        let mut pos = min;
-        while pos < end {
-            let seg = pos - pos % size;
-            let upto = (end - seg).min(size);
-            let metas = self.store.with_view(&LogId::CommitLog, seg, 0, upto, |b| {
-                let mut out = Vec::new();
-                let mut p = (pos - seg) as usize;
-                while let Ok(Record::Message(m)) =
-                    message::decode(&b[p..], seg + p as u64, DecodeOptions::LENIENT)
-                {
-                    out.push(RecordMeta::of(&m, seg + p as u64));
-                    p += m.total_size as usize;
-                }
-                out
-            })?;
-            for meta in &metas {
-                self.recheck(meta, &mut rep, &mut seen)?;
-                if let Some((from, skip)) = index_from {
-                    // After `from` every key is indexed; of the record at `from`
-                    // the first `skip` keys are already in a kept file.
-                    let take = match meta.offset.cmp(&from) {
-                        core::cmp::Ordering::Greater => Some(0),
-                        core::cmp::Ordering::Equal => Some(skip),
-                        core::cmp::Ordering::Less => None,
-                    };
-                    if let Some(skip) = take {
-                        rep.index_keys_added +=
-                            self.index
-                                .build(&self.store, meta, skip, &mut *self.namer, now_ms)?;
-                    }
-                }
-                self.last_store_ts = meta.store_timestamp;
-            }
-            pos = seg + size;
-        }
+        let mut seen = self.redispatch(&mut rep, &mut scans, min, end, index_from, now_ms)?;
+        let seen: alloc::collections::BTreeMap<(String, i32), i64> = seen.take_seen();
 
         // 6. Drop units past the valid end.
         self.finish_queues(&mut rep, &scans, &seen, min)?;
@@ -500,6 +662,8 @@ impl<S: PageStore> CommitLog<S> {
                 ));
             }
             let mut end = kept.first().copied().unwrap_or(0);
+            let first = (end / CQ_UNIT_SIZE as u64) as i64;
+            let mut units_read = Vec::new();
             let mut prev_phy = -1i64;
             for &seg in &kept {
                 // Units up to the first invalid one; a filler after a real unit
@@ -518,6 +682,7 @@ impl<S: PageStore> CommitLog<S> {
                         if real {
                             prev_phy = u.physical_offset;
                         }
+                        units_read.push(u);
                         n += 1;
                     }
                     (n, true)
@@ -530,30 +695,126 @@ impl<S: PageStore> CommitLog<S> {
             q.log.segs = kept;
             q.log.end = end;
             q.log.synced = end;
-            scans.insert((topic.clone(), *queue_id), QueueScan { end });
+            scans.insert(
+                (topic.clone(), *queue_id),
+                QueueScan {
+                    end,
+                    first,
+                    units: units_read,
+                },
+            );
             self.queues.insert((topic.clone(), *queue_id), q);
         }
         Ok(scans)
     }
 
-    /// Compares (or writes) the consume-queue unit of one valid record.
+    /// Step 5 of recovery: walks the valid records from `min` to `end` once,
+    /// re-checking (or writing) each record's consume-queue unit and indexing
+    /// the records from `index_from` on.
+    ///
+    /// Records are decoded in batches of [`BATCH`] per view, structure only
+    /// (step 1 checked them fully); only the facts the queues need are kept,
+    /// without allocating, and the full [`RecordMeta`] (keys, `UNIQ_KEY`) is
+    /// built only for records that get indexed.
+    fn redispatch(
+        &mut self,
+        rep: &mut RecoveryReport,
+        scans: &mut alloc::collections::BTreeMap<(String, i32), QueueScan>,
+        min: u64,
+        end: u64,
+        index_from: Option<(u64, usize)>,
+        now_ms: i64,
+    ) -> Result<Queues, EngineError> {
+        let size = self.cfg.mapped_file_size_commit_log;
+        let mut queues = Queues::default();
+        for q in self.queues.values_mut() {
+            q.log.synced = q.log.min();
+        }
+        let mut facts: Vec<UnitFacts> = Vec::with_capacity(BATCH);
+        let mut metas: Vec<RecordMeta> = Vec::new();
+        let mut pos = min;
+        while pos < end {
+            let seg = pos - pos % size;
+            let upto = (end - seg).min(size);
+            facts.clear();
+            metas.clear();
+            let next = self.store.with_view(&LogId::CommitLog, seg, 0, upto, |b| {
+                let mut p = (pos - seg) as usize;
+                while facts.len() < BATCH
+                    && let Some(rest) = b.get(p..)
+                    && let Ok(Record::Message(m)) =
+                        message::decode(rest, seg + p as u64, DecodeOptions::LENIENT)
+                {
+                    let at = seg + p as u64;
+                    let indexed = index_from.is_some_and(|(from, _)| at >= from);
+                    let props = DispatchProps::of(&m);
+                    facts.push(UnitFacts {
+                        offset: at,
+                        size: m.total_size,
+                        queue: if m.sys_flag.dispatched_to_queue() {
+                            Some(queues.intern(m.topic, m.queue_id, scans))
+                        } else {
+                            None
+                        },
+                        queue_offset: m.queue_offset,
+                        store_timestamp: m.store_timestamp,
+                        tags_code: props.tags_code,
+                        meta: if indexed {
+                            metas.push(props.meta(&m, at));
+                            metas.len()
+                        } else {
+                            0
+                        },
+                    });
+                    p += m.total_size as usize;
+                }
+                // Where the next batch starts (`upto` when this file is done).
+                if facts.len() < BATCH { upto } else { p as u64 }
+            })?;
+            for f in &facts {
+                if let Some(qi) = f.queue {
+                    self.recheck(f, qi, rep, &mut queues)?;
+                }
+                if f.meta > 0
+                    && let Some((from, skip)) = index_from
+                    && let Some(meta) = metas.get(f.meta - 1)
+                {
+                    // After `from` every key is indexed; of the record at `from`
+                    // the first `skip` keys are already in a kept file.
+                    let skip = if f.offset == from { skip } else { 0 };
+                    rep.index_keys_added +=
+                        self.index
+                            .build(&self.store, meta, skip, &mut *self.namer, now_ms)?;
+                }
+                self.last_store_ts = f.store_timestamp;
+            }
+            pos = if next >= upto { seg + size } else { seg + next };
+        }
+        Ok(queues)
+    }
+
+    /// Compares (or writes) the consume-queue unit of one valid record that
+    /// goes to queue `qi` of `queues`.
     fn recheck(
         &mut self,
-        meta: &RecordMeta,
+        f: &UnitFacts,
+        qi: usize,
         rep: &mut RecoveryReport,
-        seen: &mut alloc::collections::BTreeMap<(String, i32), i64>,
+        queues: &mut Queues,
     ) -> Result<(), EngineError> {
-        if !meta.to_queue() {
-            return Ok(());
-        }
-        let key = (meta.topic.clone(), meta.queue_id);
         let cq_size = self.cfg.consume_queue_file_size();
+        let known = &mut queues.known[qi];
         let q = self
             .queues
-            .entry(key.clone())
-            .or_insert_with(|| ConsumeQueue::new(&meta.topic, meta.queue_id, cq_size));
-        let qo = meta.queue_offset;
-        self.last_dispatch_ts = meta.store_timestamp;
+            .entry(known.key.clone())
+            .or_insert_with(|| ConsumeQueue::new(&known.key.0, known.key.1, cq_size));
+        let qo = f.queue_offset;
+        let unit = CqUnit {
+            physical_offset: f.offset as i64,
+            size: f.size,
+            tags_code: f.tags_code,
+        };
+        self.last_dispatch_ts = f.store_timestamp;
         let has_files = !q.log.segs.is_empty();
         if has_files && qo < q.min_offset() {
             // Its unit was in a consume-queue file already cleaned away.
@@ -564,24 +825,31 @@ impl<S: PageStore> CommitLog<S> {
             && let Some(abs) = unit_pos(qo)
         {
             rep.queue_units_checked += 1;
-            if q.unit(&self.store, qo)? == Some(meta.unit()) {
-                seen.insert(key, qo);
+            // The unit as the structural scan read it, while nothing at or
+            // below `qo` was rewritten since; else from the store.
+            let stored = match known.cached(qo) {
+                Some(u) => Some(u),
+                None => q.unit(&self.store, qo)?,
+            };
+            if stored == Some(unit) {
+                known.seen = Some(qo);
                 return Ok(());
             }
             rep.queue_units_mismatched += 1;
+            known.cache_upto = known.cache_upto.min(qo);
             q.log.end = abs;
             q.log.synced = q.log.synced.min(q.log.end);
         }
         // `put` refuses a queue offset that is out of range or jumps more than
         // one file past the queue's end (the fillers would be sized by a
         // stored field; the reference would not put the unit at `qo` either).
-        let put = match q.put(&self.store, qo, meta.unit()) {
+        let put = match q.put(&self.store, qo, unit) {
             Ok(put) => put,
             Err(UnitPutError::Store(e)) => return Err(e.into()),
             Err(e @ UnitPutError::QueueOffset { .. }) => {
                 rep.notes.push(alloc::format!(
                     "record at {}: {e}; not dispatched",
-                    meta.offset
+                    f.offset
                 ));
                 return Ok(());
             }
@@ -598,7 +866,7 @@ impl<S: PageStore> CommitLog<S> {
             }
         }
         rep.queue_units_redispatched += 1;
-        seen.insert(key, qo);
+        known.seen = Some(qo);
         Ok(())
     }
 
@@ -639,11 +907,13 @@ impl<S: PageStore> CommitLog<S> {
             let seg = fin - fin % q.log.file_size;
             if q.log.segs.binary_search(&seg).is_ok() {
                 let from = fin - seg;
-                let last =
-                    self.store
-                        .with_view(&q.log.log, seg, from, q.log.file_size - from, |b| {
-                            b.iter().rposition(|&x| x != 0)
-                        })?;
+                let last = self.store.with_view(
+                    &q.log.log,
+                    seg,
+                    from,
+                    q.log.file_size - from,
+                    zeros::last_nonzero,
+                )?;
                 if let Some(l) = last {
                     let to = fin + l as u64 + 1;
                     q.log.zero(&self.store, fin, to)?;
@@ -841,6 +1111,66 @@ mod tests {
         }
         file.resize(file_size as usize, 0);
         (file, at)
+    }
+
+    /// The one-pass property read agrees with the codec's per-key look-ups
+    /// (`RecordMeta::of`, `MessageView::tags_code`) on Java's edge cases.
+    #[test]
+    fn dispatch_props_match_record_meta() {
+        let cases: [(&[u8], &[u8]); 8] = [
+            (b"TopicA", b"TAGS\x01a\x02"),
+            (b"TopicA", b""),
+            (
+                b"TopicA",
+                b"KEYS\x01k1 k2\x02UNIQ_KEY\x01U\x02TAGS\x01T\x02",
+            ),
+            (
+                b"TopicA",
+                b"TAGS\x01T\x02TAGS\x01U\x02KEYS\x01a\x02KEYS\x01b",
+            ),
+            (
+                b"TopicA",
+                b"TAGS\x01\x02\x01novalue\x02KEYS\x01\xff\xfe\x02",
+            ),
+            (b"SCHEDULE_TOPIC_XXXX", b"DELAY\x013\x02TAGS\x01T\x02"),
+            (b"SCHEDULE_TOPIC_XXXX", b"DELAY\x01x\x02TAGS\x01T\x02"),
+            (b"T\xc3", b"UNIQ_KEY\x01u\x02"),
+        ];
+        for (topic, props) in cases {
+            let p = MessageParts {
+                v2: None,
+                body_crc: None,
+                queue_id: 3,
+                flag: 0,
+                queue_offset: 7,
+                physical_offset: 0,
+                sys_flag: 0,
+                born_timestamp: 1,
+                born_host: Host::V4 {
+                    addr: [1, 2, 3, 4],
+                    port: 5,
+                },
+                store_timestamp: 1_000,
+                store_host: Host::V4 {
+                    addr: [1, 2, 3, 4],
+                    port: 6,
+                },
+                reconsume_times: 0,
+                prepared_transaction_offset: 0,
+                body: b"body",
+                topic,
+                properties: props,
+                append_prop_crc: false,
+            };
+            let mut b = vec![0u8; p.encoded_len()];
+            p.encode(&mut b).unwrap();
+            let Ok(Record::Message(m)) = message::decode(&b, 0, DecodeOptions::LENIENT) else {
+                panic!("decode");
+            };
+            let d = DispatchProps::of(&m);
+            assert_eq!(d.tags_code, m.tags_code(), "{props:?}");
+            assert_eq!(d.meta(&m, 42), RecordMeta::of(&m, 42), "{props:?}");
+        }
     }
 
     #[test]

@@ -85,6 +85,60 @@ pub struct RecordFacts {
     pub queue_offset: i64,
 }
 
+/// Queue offsets whose unit was checked against its record (by a walk over
+/// the records), per queue: see [`ConsumeQueues::verify_except`].
+#[derive(Debug, Clone, Default)]
+pub struct Confirmed(BTreeMap<(String, i32), OffsetSet>);
+
+/// A set of queue offsets, as bits from the first one added, grown only as
+/// far as offsets that were added (never sized by a stored field alone).
+#[derive(Debug, Clone, Default)]
+struct OffsetSet {
+    first: u64,
+    bits: Vec<u64>,
+}
+
+impl OffsetSet {
+    fn contains(&self, n: u64) -> bool {
+        let Some(i) = n.checked_sub(self.first) else {
+            return false;
+        };
+        usize::try_from(i / 64)
+            .ok()
+            .and_then(|w| self.bits.get(w))
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+impl Confirmed {
+    /// Records that unit `n` of `queue` matches its record. `n` must be the
+    /// offset of a unit the queue holds (its storage bounds the set's size).
+    pub fn add(&mut self, queue: &Queue, n: u64) {
+        let set = self
+            .0
+            .entry((queue.topic.clone(), queue.queue_id))
+            .or_insert_with(|| OffsetSet {
+                first: queue.min_logic / UNIT,
+                bits: Vec::new(),
+            });
+        let Some(i) = n.checked_sub(set.first) else {
+            return;
+        };
+        let Ok(w) = usize::try_from(i / 64) else {
+            return;
+        };
+        if w >= set.bits.len() {
+            set.bits.resize(w + 1, 0);
+        }
+        set.bits[w] |= 1 << (i % 64);
+    }
+
+    /// Whether unit `n` of the queue `(topic, queue_id)` was added.
+    pub fn contains(&self, key: &(String, i32), n: u64) -> bool {
+        self.0.get(key).is_some_and(|s| s.contains(n))
+    }
+}
+
 impl ConsumeQueues {
     /// Loads and recovers every `consumequeue/<topic>/<queueId>` of the store
     /// (steps 1 of the module doc).
@@ -148,6 +202,12 @@ impl ConsumeQueues {
     /// One queue.
     pub fn get(&self, topic: &str, queue_id: i32) -> Option<&Queue> {
         self.queues.get(&(String::from(topic), queue_id))
+    }
+
+    /// One queue, by its `(topic, queue id)` key as owned by the caller (no
+    /// `String` is built for the look-up).
+    pub fn get_key(&self, key: &(String, i32)) -> Option<&Queue> {
+        self.queues.get(key)
     }
 
     /// `CommitLogDispatcherBuildConsumeQueue.dispatch`: transaction types NOT
@@ -216,14 +276,28 @@ impl ConsumeQueues {
     pub fn verify<S: PageRead>(
         &self,
         store: &S,
+        lookup: impl FnMut(i64) -> Result<Option<RecordFacts>, StoreError>,
+    ) -> Result<Vec<Problem>, StoreError> {
+        self.verify_except(store, &Confirmed::default(), lookup)
+    }
+
+    /// [`Self::verify`], skipping the units `confirmed` already found equal
+    /// to the record they point at (so they need no look-up: a unit that
+    /// points back at its record with the record's size and tags code passes
+    /// every check here).
+    pub fn verify_except<S: PageRead>(
+        &self,
+        store: &S,
+        confirmed: &Confirmed,
         mut lookup: impl FnMut(i64) -> Result<Option<RecordFacts>, StoreError>,
     ) -> Result<Vec<Problem>, StoreError> {
         let mut out = Vec::new();
         for q in self.queues.values() {
+            let done = confirmed.0.get(&(q.topic.clone(), q.queue_id));
             let mut units = Vec::new();
             q.for_each_unit(store, |n, u| units.push((n, u)))?;
             for (n, u) in units {
-                if u.is_filler() {
+                if u.is_filler() || done.is_some_and(|d| d.contains(n)) {
                     continue;
                 }
                 let at = n * UNIT;

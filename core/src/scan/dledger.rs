@@ -1920,8 +1920,7 @@ fn verify_index_files<S: PageRead + ?Sized, F: FnMut(Problem)>(
             continue;
         }
         let len = view_len(seg, fs) - rel;
-        let stale =
-            store.with_view(&INDEX, seg.id, rel, len, |b| b.iter().position(|&x| x != 0))?;
+        let stale = store.with_view(&INDEX, seg.id, rel, len, crate::scan::zeros::first_nonzero)?;
         if let Some(p) = stale {
             let at = from + p as u64;
             let text = if seg.id >= end_at {

@@ -28,7 +28,7 @@ use crate::codec::index_file::{
 use crate::codec::message::{MessageView, SysFlag};
 use crate::codec::properties::{self, keys};
 use crate::scan::rocketmq::{self, DispatchRequest, Item, Summary, WalkOptions};
-use crate::scan::{Problem, ProblemKind, Severity};
+use crate::scan::{Problem, ProblemKind, Severity, zeros};
 use crate::store::{LogId, PageRead, SegmentId, SegmentInfo, StoreError};
 
 /// Index settings.
@@ -195,6 +195,9 @@ fn geometry_of(cfg: &Config, segs: &[SegmentInfo], problems: &mut Vec<Problem>) 
         }
     }
 }
+
+/// Hash slots tested for emptiness at once by [`verify`].
+const SLOTS_PER_BLOCK: usize = 16;
 
 fn read_i32(b: &[u8], at: usize) -> i32 {
     let mut x = [0u8; 4];
@@ -516,10 +519,64 @@ pub fn all_keys<S: PageRead>(
 /// The key hashes a message is indexed under (`topic#UNIQ_KEY`, then each
 /// `topic#KEYS` token; none for a ROLLBACK record).
 pub fn message_key_hashes(v: &MessageView<'_>) -> Vec<i32> {
-    message_keys(v)
-        .iter()
-        .map(|(t, k)| key_hash(&build_key(t, k)))
-        .collect()
+    let mut out = Vec::new();
+    message_key_hashes_into(v, &mut out);
+    out
+}
+
+/// [`message_key_hashes`] appended to `out`, without building any string:
+/// Java's `hashCode` of `topic#key` is the fold of the topic's UTF-16 units,
+/// `#`, then the key's, so the topic's part is computed once. Text is decoded
+/// as `String::from_utf8_lossy` decodes it (what [`message_keys`] hashes);
+/// KEYS is split at spaces before decoding, which splits the same tokens (a
+/// space byte is never part of an invalid sequence, and no replacement
+/// character is a space).
+pub fn message_key_hashes_into(v: &MessageView<'_>, out: &mut Vec<i32>) {
+    if v.sys_flag.transaction() == SysFlag::TRANSACTION_ROLLBACK {
+        return;
+    }
+    // One pass over the properties (last occurrence wins, as `properties::get`).
+    let (mut uniq, mut ks) = (None, None);
+    for (k, val) in properties::pairs(v.properties) {
+        if k == keys::UNIQ_KEY.as_bytes() {
+            uniq = Some(val);
+        } else if k == keys::KEYS.as_bytes() {
+            ks = Some(val);
+        }
+    }
+    if uniq.is_none() && ks.is_none() {
+        return;
+    }
+    let prefix = lossy_hash_from(0, v.topic)
+        .wrapping_mul(31)
+        .wrapping_add(i32::from(b'#'));
+    let hash = |key: &[u8]| {
+        let h = lossy_hash_from(prefix, key).wrapping_abs();
+        if h < 0 { 0 } else { h }
+    };
+    if let Some(u) = uniq {
+        out.push(hash(u));
+    }
+    if let Some(k) = ks {
+        out.extend(k.split(|&c| c == b' ').filter(|t| !t.is_empty()).map(hash));
+    }
+}
+
+/// Continues Java's `hashCode` `h` over the UTF-16 units of
+/// `String::from_utf8_lossy(b)` (each invalid sequence one U+FFFD).
+fn lossy_hash_from(h: i32, b: &[u8]) -> i32 {
+    let step = |h: i32, c: u16| h.wrapping_mul(31).wrapping_add(i32::from(c));
+    if b.is_ascii() {
+        return b.iter().fold(h, |h, &c| step(h, u16::from(c)));
+    }
+    let mut h = h;
+    for chunk in b.utf8_chunks() {
+        h = chunk.valid().encode_utf16().fold(h, step);
+        if !chunk.invalid().is_empty() {
+            h = step(h, 0xFFFD);
+        }
+    }
+    h
 }
 
 /// Detailed problems listed per index file; the rest are counted in one line
@@ -690,47 +747,57 @@ fn check_file(
     let mut reached = alloc::vec![0u64; (n as usize).div_ceil(64)];
     let is_reached = |r: &[u64], k: u32| r[k as usize / 64] & (1 << (k % 64)) != 0;
     if g.slots > 0 {
-        for s in 0..g.slots {
-            let head = read_i32(b, g.slot_pos(s));
-            if head == 0 {
+        // Slots are read 16 (one 64-byte block) at a time; most blocks of a
+        // large file are empty and are skipped with one test.
+        for first in (0..g.slots).step_by(SLOTS_PER_BLOCK) {
+            let last = first.saturating_add(SLOTS_PER_BLOCK as u32).min(g.slots);
+            if b.get(g.slot_pos(first)..g.slot_pos(last))
+                .is_some_and(|blk| zeros::first_nonzero(blk).is_none())
+            {
                 continue;
             }
-            if head < 1 || head as u32 >= n {
-                fp.push(g.slot_pos(s), Severity::Warning, || {
-                    alloc::format!(
-                        "slot {s} holds entry {head}, not 0 or a used entry in 1..{n}: Java treats the bucket as empty and its keys are lost"
-                    )
-                });
-                continue;
-            }
-            // Chains strictly decrease (forward links are reported by the
-            // entry pass and end the walk here), and an entry already reached
-            // ends it too: every link is followed at most once in all.
-            let mut cur = head as u32;
-            loop {
-                if is_reached(&reached, cur) {
-                    fp.push(g.entry_pos(cur), Severity::Warning, || {
+            for s in first..last {
+                let head = read_i32(b, g.slot_pos(s));
+                if head == 0 {
+                    continue;
+                }
+                if head < 1 || head as u32 >= n {
+                    fp.push(g.slot_pos(s), Severity::Warning, || {
                         alloc::format!(
-                            "entry {cur} is on the chain of slot {s} and on another chain too"
+                            "slot {s} holds entry {head}, not 0 or a used entry in 1..{n}: Java treats the bucket as empty and its keys are lost"
                         )
                     });
-                    break;
+                    continue;
                 }
-                reached[cur as usize / 64] |= 1 << (cur % 64);
-                let e = entry_at(cur);
-                if e.key_hash >= 0 && e.key_hash as u32 % g.slots != s {
-                    fp.push(g.entry_pos(cur), Severity::Warning, || {
-                        alloc::format!(
-                            "entry {cur} has keyHash {} of slot {}, but is on the chain of slot {s}",
-                            e.key_hash,
-                            e.key_hash as u32 % g.slots
-                        )
-                    });
+                // Chains strictly decrease (forward links are reported by the
+                // entry pass and end the walk here), and an entry already reached
+                // ends it too: every link is followed at most once in all.
+                let mut cur = head as u32;
+                loop {
+                    if is_reached(&reached, cur) {
+                        fp.push(g.entry_pos(cur), Severity::Warning, || {
+                            alloc::format!(
+                                "entry {cur} is on the chain of slot {s} and on another chain too"
+                            )
+                        });
+                        break;
+                    }
+                    reached[cur as usize / 64] |= 1 << (cur % 64);
+                    let e = entry_at(cur);
+                    if e.key_hash >= 0 && e.key_hash as u32 % g.slots != s {
+                        fp.push(g.entry_pos(cur), Severity::Warning, || {
+                            alloc::format!(
+                                "entry {cur} has keyHash {} of slot {}, but is on the chain of slot {s}",
+                                e.key_hash,
+                                e.key_hash as u32 % g.slots
+                            )
+                        });
+                    }
+                    if e.prev <= 0 || e.prev as u32 >= cur {
+                        break;
+                    }
+                    cur = e.prev as u32;
                 }
-                if e.prev <= 0 || e.prev as u32 >= cur {
-                    break;
-                }
-                cur = e.prev as u32;
             }
         }
     }
@@ -818,4 +885,75 @@ fn check_file(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::message::{self, DecodeOptions, Host, MessageParts, Record};
+    use alloc::vec;
+
+    /// The one-pass hashes equal the hashes of the `(topic, key)` pairs
+    /// `message_keys` lists (its definition), on Java's property edge cases.
+    #[test]
+    fn key_hashes_match_message_keys() {
+        let cases: [(&[u8], &[u8], i32); 9] = [
+            // A truncated sequence right before a space, and one at the end.
+            (
+                b"T\xe2\x82",
+                b"KEYS\x01a\xe2\x82 \xf0\x9f b\xed\xa0\x80\x02",
+                0,
+            ),
+            (b"Topic", b"UNIQ_KEY\x01u\x02KEYS\x01 \x02", 0),
+            (b"TopicA", b"KEYS\x01k1 k2\x02UNIQ_KEY\x01U\x02", 0),
+            (b"TopicA", b"KEYS\x01  a  b \x02KEYS\x01c d\x02", 0),
+            (b"TopicA", b"UNIQ_KEY\x01u1\x02UNIQ_KEY\x01u2\x02", 0),
+            (b"TopicA", b"", 0),
+            (b"T\xc3opic", b"KEYS\x01cl\xc3\xa9 \xff\x02", 0),
+            (b"TopicA", b"KEYS\x01\x02\x01x\x02UNIQ_KEY\x01u\x02", 0),
+            (b"TopicA", b"KEYS\x01a\x02", SysFlag::TRANSACTION_ROLLBACK),
+        ];
+        for (topic, props, sys_flag) in cases {
+            let p = MessageParts {
+                v2: None,
+                body_crc: None,
+                queue_id: 0,
+                flag: 0,
+                queue_offset: 0,
+                physical_offset: 0,
+                sys_flag,
+                born_timestamp: 1,
+                born_host: Host::V4 {
+                    addr: [1, 2, 3, 4],
+                    port: 5,
+                },
+                store_timestamp: 2,
+                store_host: Host::V4 {
+                    addr: [1, 2, 3, 4],
+                    port: 6,
+                },
+                reconsume_times: 0,
+                prepared_transaction_offset: 0,
+                body: b"b",
+                topic,
+                properties: props,
+                append_prop_crc: false,
+            };
+            let mut b = vec![0u8; p.encoded_len()];
+            p.encode(&mut b).unwrap();
+            let Ok(Record::Message(m)) = message::decode(&b, 0, DecodeOptions::LENIENT) else {
+                panic!("decode");
+            };
+            let want: Vec<i32> = message_keys(&m)
+                .iter()
+                .map(|(t, k)| key_hash(&build_key(t, k)))
+                .collect();
+            assert_eq!(message_key_hashes(&m), want, "{props:?}");
+            assert_eq!(
+                want.is_empty(),
+                sys_flag != 0 || props.is_empty(),
+                "{props:?}"
+            );
+        }
+    }
 }

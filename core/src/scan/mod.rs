@@ -8,6 +8,7 @@
 //! * [`index`]: key look-ups through IndexFile hash chains.
 //! * [`dledger`]: DLedger data/index walk (classic 0.3.x and master lines), and
 //!   RocketMQ messages inside DLedger entries (DLedger commitlog mode).
+//! * [`zeros`]: fast tests for never-written (all-zero) space.
 
 use alloc::string::String;
 use core::fmt;
@@ -20,6 +21,7 @@ pub mod detect;
 pub mod dledger;
 pub mod index;
 pub mod rocketmq;
+pub mod zeros;
 
 /// How serious a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -22,17 +22,19 @@
 //! time (no whole-segment copies over hosts that lend their bytes), and
 //! [`verify`] does the same with strict checks and reports every problem.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::ControlFlow;
 
 use crate::codec::checkpoint::StoreCheckpoint;
+use crate::codec::consume_queue::CqUnit;
 use crate::codec::message::{
     self, DecodeOptions, MessageView, PropCrcCheck, Record, SCHEDULE_TOPIC, SysFlag,
 };
 use crate::codec::properties::{self, keys};
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::scan::consume_queue::{self, ConsumeQueues};
+use crate::scan::consume_queue::{self, Confirmed, ConsumeQueues, Queue};
 use crate::scan::index::{self, IndexService};
 use crate::scan::{Problem, ProblemKind, Severity};
 use crate::store::{LogId, MetaFile, PageRead, SegmentId, SegmentInfo, StoreError};
@@ -688,6 +690,121 @@ pub fn walk<S: PageRead>(
     Ok(report)
 }
 
+/// Where [`check_stretch`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StretchEnd {
+    /// The first record start at or past `to` (or where the records ended).
+    pub next: usize,
+    /// The segment's records ended at `next` (a BLANK, a record that cannot
+    /// be framed, or the end of the bytes): [`walk`] goes on with the next file.
+    pub end_of_records: bool,
+}
+
+/// The problems [`walk`] reports for one stretch of a segment, without
+/// visiting: the records starting at `from` (a record boundary of the walk)
+/// are checked with `opts` until one starts at or past `to`, or the segment's
+/// records end (a BLANK, or a record that cannot be framed). `buf` is the
+/// segment's bytes from its first byte, cut at the end as [`walk`] cuts it.
+///
+/// Problems are the ones [`walk`] would report for the same records, in the
+/// same order, so a host may check stretches of a segment (and different
+/// segments) in parallel and concatenate the results in log order, as long as
+/// each stretch starts where the previous one's [`StretchEnd::next`] is (the
+/// first starts at 0). [`record_candidate`] guesses such starts.
+pub fn check_stretch(
+    seg: u64,
+    buf: &[u8],
+    from: usize,
+    to: usize,
+    opts: WalkOptions,
+    problems: &mut Vec<Problem>,
+) -> StretchEnd {
+    check_stretch_items(seg, buf, from, to, opts, problems, |_| {})
+}
+
+/// [`check_stretch`], also handing every record [`walk`] would visit in the
+/// stretch to `items`, in order (the BLANK that ends a file included).
+pub fn check_stretch_items<'a>(
+    seg: u64,
+    buf: &'a [u8],
+    from: usize,
+    to: usize,
+    opts: WalkOptions,
+    problems: &mut Vec<Problem>,
+    mut items: impl FnMut(Item<'a>),
+) -> StretchEnd {
+    let mut pos = from;
+    while pos < to {
+        if pos >= buf.len() {
+            break;
+        }
+        let at = seg + pos as u64;
+        let rec = match message::decode(&buf[pos..], at, opts.decode) {
+            Ok(r) => r,
+            Err(strict) => {
+                problems.push(problem(
+                    Some(seg),
+                    at,
+                    Severity::Error,
+                    ProblemKind::Decode(strict),
+                ));
+                match message::decode(&buf[pos..], at, DecodeOptions::LENIENT) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return StretchEnd {
+                            next: pos,
+                            end_of_records: true,
+                        };
+                    }
+                }
+            }
+        };
+        match rec {
+            Record::Message(view) => {
+                // TOTALSIZE >= the minimum record length here, and the record fits.
+                pos += view.total_size as usize;
+                items(Item::Message { offset: at, view });
+            }
+            Record::Blank { total_size } => {
+                items(Item::Blank {
+                    offset: at,
+                    total_size,
+                });
+                return StretchEnd {
+                    next: pos,
+                    end_of_records: true,
+                };
+            }
+        }
+    }
+    StretchEnd {
+        next: pos,
+        end_of_records: pos >= buf.len(),
+    }
+}
+
+/// The first position in `buf[from..to)` that looks like the start of a
+/// message of segment `seg`: a message magic at +4 and a stored
+/// PHYSICALOFFSET equal to the position's absolute offset. Only a guess (a
+/// body may contain such bytes): a host using it as a stretch start for
+/// [`check_stretch`] must check that the previous stretch ended exactly there.
+pub fn record_candidate(seg: u64, buf: &[u8], from: usize, to: usize) -> Option<usize> {
+    let to = to.min(buf.len());
+    let mut p = from;
+    while p < to {
+        let head = buf.get(p..p + message::PHYSICAL_OFFSET_POS + 8)?;
+        let magic = crate::be::i32_at(head, 4).unwrap_or(0);
+        if (magic == message::MAGIC_V1 || magic == message::MAGIC_V2)
+            && crate::be::i64_at(head, message::PHYSICAL_OFFSET_POS)
+                .is_some_and(|o| o as u64 == seg.wrapping_add(p as u64))
+        {
+            return Some(p);
+        }
+        p += 1;
+    }
+    None
+}
+
 /// Walks one file's bytes (already cut at the end); true if the visitor stopped.
 fn walk_file(
     seg: u64,
@@ -804,24 +921,98 @@ pub fn verify<S: PageRead>(
     store: &S,
     cfg: &Config,
 ) -> Result<(Recovered, Vec<Problem>), StoreError> {
+    verify_visiting(store, cfg, |_, _, _| {})
+}
+
+/// [`verify`] in one walk: every message that goes to a consume queue has its
+/// unit (at its QUEUEOFFSET) looked up as the strict walk passes it, and is
+/// handed to `visit` with that unit (`Ok(None)`: no queue or no unit there).
+/// Units found pointing back at their record are not looked up again by the
+/// consume-queue check.
+pub fn verify_visiting<S: PageRead>(
+    store: &S,
+    cfg: &Config,
+    visit: impl FnMut(u64, &MessageView<'_>, &Result<Option<CqUnit>, StoreError>),
+) -> Result<(Recovered, Vec<Problem>), StoreError> {
+    verify_walking(store, cfg, |s, o, v| walk(store, s, o, v), visit)
+}
+
+/// A record visitor handed to a [`Walker`].
+pub type WalkVisitor<'v> = dyn FnMut(Item<'_>) -> ControlFlow<()> + 'v;
+
+/// Something that walks like [`walk`] over the store being verified: same
+/// items in the same order, same report (a host may check in parallel).
+pub trait Walker:
+    FnOnce(&Summary, WalkOptions, &mut WalkVisitor<'_>) -> Result<WalkReport, StoreError>
+{
+}
+
+impl<F> Walker for F where
+    F: FnOnce(&Summary, WalkOptions, &mut WalkVisitor<'_>) -> Result<WalkReport, StoreError>
+{
+}
+
+/// [`verify_visiting`] with the strict walk done by `walker`, which must
+/// report exactly what [`walk`] reports (e.g. a parallel walk built on
+/// [`check_stretch`]).
+pub fn verify_walking<S: PageRead>(
+    store: &S,
+    cfg: &Config,
+    walker: impl Walker,
+    visit: impl FnMut(u64, &MessageView<'_>, &Result<Option<CqUnit>, StoreError>),
+) -> Result<(Recovered, Vec<Problem>), StoreError> {
     let rec = recover(store, cfg)?;
+    let summary = rec.summary.clone();
+    verify_recovered(store, rec, walker, visit, || {
+        index_check(store, cfg, &summary)
+    })
+}
+
+/// The index part of [`verify`]: every index file against the messages
+/// between the min offset and the end of `summary` ([`index::verify`]). It
+/// depends on nothing but the recovery, so a host may run it beside the walk
+/// and hand its result to [`verify_recovered`].
+pub fn index_check<S: PageRead>(
+    store: &S,
+    cfg: &Config,
+    summary: &Summary,
+) -> Result<Vec<Problem>, StoreError> {
+    index::verify(store, &cfg.index, summary.min_offset, summary.end, |o| {
+        index_key_hashes(store, summary, o)
+    })
+}
+
+/// The rest of [`verify_walking`] once [`recover`] gave `rec`: the strict
+/// walk by `walker` (with each message's consume-queue unit), the bytes past
+/// the end, the consume queues, then the index problems `index_problems`
+/// returns (those of [`index_check`] on the same recovery: called last, as
+/// [`verify_walking`] checks the index last).
+pub fn verify_recovered<S: PageRead>(
+    store: &S,
+    rec: Recovered,
+    walker: impl Walker,
+    mut visit: impl FnMut(u64, &MessageView<'_>, &Result<Option<CqUnit>, StoreError>),
+    index_problems: impl FnOnce() -> Result<Vec<Problem>, StoreError>,
+) -> Result<(Recovered, Vec<Problem>), StoreError> {
     let mut problems = rec.problems.clone();
-    let report = walk(store, &rec.summary, WalkOptions::STRICT, |_| {
+    let mut units = UnitCheck::new(&rec.queues);
+    let report = walker(&rec.summary, WalkOptions::STRICT, &mut |it| {
+        if let Item::Message { offset, view } = it
+            && view.sys_flag.dispatched_to_queue()
+        {
+            let unit = units.check(store, offset, &view);
+            visit(offset, &view, &unit);
+        }
         ControlFlow::Continue(())
     })?;
+    let confirmed = units.confirmed;
     problems.extend(report.problems);
     problems.extend(check_past_end(store, &rec.summary)?);
     problems.extend(
         rec.queues
-            .verify(store, |o| record_facts(store, &rec.summary, o))?,
+            .verify_except(store, &confirmed, |o| record_facts(store, &rec.summary, o))?,
     );
-    let index_problems = index::verify(
-        store,
-        &cfg.index,
-        rec.summary.min_offset,
-        rec.summary.end,
-        |o| index_key_hashes(store, &rec.summary, o),
-    )?;
+    let index_problems = index_problems()?;
     // A wrong-sized index file is an error here; drop the load's warning
     // about the same file so it is reported once.
     problems.retain(|p| {
@@ -833,6 +1024,57 @@ pub fn verify<S: PageRead>(
     });
     problems.extend(index_problems);
     Ok((rec, problems))
+}
+
+/// The unit of each message in its consume queue, looked up during a walk
+/// (queues found by topic bytes, without a `String` per message).
+struct UnitCheck<'q> {
+    queues: &'q ConsumeQueues,
+    /// Topic bytes, then queue id, to the queue (`None`: no such queue).
+    found: BTreeMap<Vec<u8>, BTreeMap<i32, Option<&'q Queue>>>,
+    confirmed: Confirmed,
+}
+
+impl<'q> UnitCheck<'q> {
+    fn new(queues: &'q ConsumeQueues) -> Self {
+        Self {
+            queues,
+            found: BTreeMap::new(),
+            confirmed: Confirmed::default(),
+        }
+    }
+
+    /// The unit at the QUEUEOFFSET of message `m` (at `at`) in its queue; a
+    /// unit pointing back at `m` with its size and tags code is confirmed.
+    fn check<S: PageRead>(
+        &mut self,
+        store: &S,
+        at: u64,
+        m: &MessageView<'_>,
+    ) -> Result<Option<CqUnit>, StoreError> {
+        let queues = self.queues;
+        let queue = match self.found.get(m.topic).and_then(|q| q.get(&m.queue_id)) {
+            Some(q) => *q,
+            None => *self
+                .found
+                .entry(m.topic.to_vec())
+                .or_default()
+                .entry(m.queue_id)
+                .or_insert_with(|| queues.get(&properties::lossy(m.topic), m.queue_id)),
+        };
+        let (Some(q), Ok(n)) = (queue, u64::try_from(m.queue_offset)) else {
+            return Ok(None);
+        };
+        let unit = q.get(store, n)?;
+        if let Some(u) = unit
+            && u.physical_offset == at as i64
+            && u.size == m.total_size
+            && u.tags_code == m.tags_code()
+        {
+            self.confirmed.add(q, n);
+        }
+        Ok(unit)
+    }
 }
 
 /// The index key hashes of the message starting at `offset`
@@ -869,9 +1111,13 @@ pub fn check_past_end<S: PageRead>(
             continue;
         }
         let from = summary.end.saturating_sub(f.id);
-        let nonzero = store.with_view(&LogId::CommitLog, f.id, from, f.len - from, |b| {
-            b.iter().position(|&x| x != 0)
-        })?;
+        let nonzero = store.with_view(
+            &LogId::CommitLog,
+            f.id,
+            from,
+            f.len - from,
+            crate::scan::zeros::first_nonzero,
+        )?;
         if let Some(p) = nonzero {
             let at = f.id + from + p as u64;
             let text = if f.id >= summary.end && f.id > summary.min_offset && from == 0 {

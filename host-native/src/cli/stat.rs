@@ -52,6 +52,15 @@ struct QueueStat {
     max_qoff: Option<i64>,
 }
 
+/// The smaller of two optional values (`None` when both are).
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 fn range(min: Option<i64>, max: Option<i64>) -> Value {
     match (min, max) {
         (Some(a), Some(b)) => json!({"min": a, "max": b, "minUtc": utc(a), "maxUtc": utc(b)}),
@@ -147,7 +156,9 @@ fn messages(
     let mut bytes = 0u64;
     let (mut first, mut last_end) = (None, None);
     let (mut tmin, mut tmax) = (None::<i64>, None::<i64>);
-    let mut queues: BTreeMap<String, BTreeMap<i32, QueueStat>> = BTreeMap::new();
+    // Keyed by the topic's bytes, so that a message costs no `String`; merged
+    // by the decoded topic below (distinct invalid bytes may decode alike).
+    let mut by_bytes: BTreeMap<Vec<u8>, BTreeMap<i32, QueueStat>> = BTreeMap::new();
     let rep = walk::messages(&o.store, r, &mut |at, msg| {
         progress.at(at);
         count += 1;
@@ -157,11 +168,11 @@ fn messages(
         let t = msg.store_timestamp;
         tmin = Some(tmin.map_or(t, |x| x.min(t)));
         tmax = Some(tmax.map_or(t, |x| x.max(t)));
-        let q = queues
-            .entry(msg.topic_str().into_owned())
-            .or_default()
-            .entry(msg.queue_id)
-            .or_default();
+        let per_queue = match by_bytes.get_mut(msg.topic) {
+            Some(q) => q,
+            None => by_bytes.entry(msg.topic.to_vec()).or_default(),
+        };
+        let q = per_queue.entry(msg.queue_id).or_default();
         q.count += 1;
         let qo = msg.queue_offset;
         q.min_qoff = Some(q.min_qoff.map_or(qo, |x| x.min(qo)));
@@ -169,6 +180,18 @@ fn messages(
         ControlFlow::Continue(())
     });
     progress.finish();
+    let mut queues: BTreeMap<String, BTreeMap<i32, QueueStat>> = BTreeMap::new();
+    for (topic, per_queue) in by_bytes {
+        let t = queues
+            .entry(String::from_utf8_lossy(&topic).into_owned())
+            .or_default();
+        for (id, s) in per_queue {
+            let q = t.entry(id).or_default();
+            q.count += s.count;
+            q.min_qoff = min_opt(q.min_qoff, s.min_qoff);
+            q.max_qoff = q.max_qoff.max(s.max_qoff);
+        }
+    }
     problems.extend(rep.problems.iter().cloned());
     m.insert("messageCount".into(), json!(count));
     m.insert("messageBytes".into(), json!(bytes));

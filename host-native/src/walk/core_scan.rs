@@ -1,7 +1,9 @@
 //! The walks, on top of `rocketlog_core::scan` (recovery, walk, verify).
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
+use rocketlog_core::codec::consume_queue::CqUnit;
 use rocketlog_core::codec::dledger::BLANK_MAGIC as DLEDGER_BLANK;
 use rocketlog_core::codec::message::{self, BLANK_MAGIC, DecodeOptions, Record};
 use rocketlog_core::layout;
@@ -10,8 +12,9 @@ use rocketlog_core::scan::index::{self, IndexService};
 use rocketlog_core::scan::{Problem, ProblemKind, Severity, dledger, rocketmq};
 use rocketlog_core::store::{LogId, MetaFile, PageRead, StoreError};
 
+use super::parallel::{self, Parallelism};
 use super::{Blank, CqVisitor, EntryVisitor, MessageVisitor, WalkReport};
-use crate::mmap::MmapStore;
+use crate::mmap::{MmapStore, SegmentView};
 use crate::resolve::{Resolved, StoreKind};
 
 fn store_problem(log: LogId, e: StoreError) -> Problem {
@@ -77,10 +80,11 @@ pub(super) fn commitlog(store: &MmapStore, visit: &mut MessageVisitor<'_>) -> Wa
     rep.problems.extend(rec.problems.iter().cloned());
     let fs = rec.summary.file_size;
     let mut blanks = Vec::new();
-    let walked = rocketmq::walk(
+    let walked = parallel::walk(
         store,
         &rec.summary,
         rocketmq::WalkOptions::default(),
+        Parallelism::host(),
         |it| match it {
             rocketmq::Item::Message { offset, view } => visit(offset, &view),
             rocketmq::Item::Blank { offset, total_size } => {
@@ -377,13 +381,113 @@ fn dledger_facts(
     )
 }
 
+/// A plain store in one recovery and one strict walk: the core verifier's
+/// checks, and (for a whole store) each message's unit in its consume queue,
+/// checked on the same walk.
+fn verify_rocketmq(store: &MmapStore, r: &Resolved) -> Vec<Problem> {
+    let with_units = r.paths.root.is_some();
+    let mut missing = Vec::new();
+    let par = Parallelism::host();
+    let walker = |s: &rocketmq::Summary, o, v: &mut rocketmq::WalkVisitor<'_>| {
+        parallel::walk(store, s, o, par, v)
+    };
+    let visit = |at, m: &message::MessageView<'_>, unit: &_| {
+        if with_units {
+            unit_problem(at, m, unit, &mut missing);
+        }
+    };
+    let cfg = rocketmq_config(store);
+    let verified = if par.threads < 2 {
+        rocketmq::verify_walking(store, &cfg, walker, visit)
+    } else {
+        // The index check needs only the recovery: it runs on its own thread
+        // beside the walk, and its result is taken where the sequential
+        // verifier computes it.
+        rocketmq::recover(store, &cfg).and_then(|rec| {
+            let summary = rec.summary.clone();
+            std::thread::scope(|s| {
+                let index = s.spawn(|| {
+                    let mut hashes = KeyHashes::new(store, &summary);
+                    index::verify(store, &cfg.index, summary.min_offset, summary.end, |o| {
+                        hashes.at(o)
+                    })
+                });
+                rocketmq::verify_recovered(store, rec, walker, visit, || {
+                    index
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                })
+            })
+        })
+    };
+    let mut problems = Vec::new();
+    match verified {
+        Ok((_, p)) => problems.extend(p),
+        Err(e) => problems.push(store_problem(LogId::CommitLog, e)),
+    }
+    problems.extend(missing);
+    problems
+}
+
+/// [`rocketmq::index_key_hashes`] for the index check, holding the mapping
+/// of the segment last read instead of looking it up for every entry.
+struct KeyHashes<'a> {
+    store: &'a MmapStore,
+    summary: &'a rocketmq::Summary,
+    /// The segment last read and its bytes.
+    held: Option<(u64, SegmentView)>,
+}
+
+impl<'a> KeyHashes<'a> {
+    fn new(store: &'a MmapStore, summary: &'a rocketmq::Summary) -> Self {
+        Self {
+            store,
+            summary,
+            held: None,
+        }
+    }
+
+    /// Exactly what `rocketmq::index_key_hashes(store, summary, o)` returns.
+    fn at(&mut self, o: u64) -> Result<Option<Vec<i32>>, StoreError> {
+        let s = self.summary;
+        if o < s.min_offset || o >= s.end {
+            return Ok(None);
+        }
+        let Some(seg) = s.files.iter().rev().find(|f| f.id <= o) else {
+            return Ok(None);
+        };
+        let pos = o - seg.id;
+        if pos >= seg.len {
+            return Ok(None);
+        }
+        let len = seg.len.min(s.end - seg.id) - pos;
+        if self.held.as_ref().is_none_or(|h| h.0 != seg.id) {
+            self.held = None;
+            if let Ok(v) = self.store.segment_bytes(&LogId::CommitLog, seg.id) {
+                self.held = Some((seg.id, v));
+            }
+        }
+        let range = usize::try_from(pos)
+            .ok()
+            .zip(usize::try_from(pos.saturating_add(len)).ok());
+        match (&self.held, range) {
+            (Some((_, bytes)), Some((from, to))) if to <= bytes.len() => {
+                match message::decode(&bytes[from..to], o, DecodeOptions::LENIENT) {
+                    Ok(Record::Message(m)) => Ok(Some(index::message_key_hashes(&m))),
+                    _ => Ok(None),
+                }
+            }
+            // Not mapped, or shorter than listed: the store's own read
+            // reports it as it would.
+            _ => rocketmq::index_key_hashes(self.store, s, o),
+        }
+    }
+}
+
 pub(super) fn verify(store: &MmapStore, r: &Resolved) -> Vec<Problem> {
     let mut problems = Vec::new();
     match r.kind {
-        StoreKind::RocketMq => match rocketmq::verify(store, &rocketmq_config(store)) {
-            Ok((_, p)) => problems.extend(p),
-            Err(e) => problems.push(store_problem(LogId::CommitLog, e)),
-        },
+        StoreKind::RocketMq => return verify_rocketmq(store, r),
         kind => {
             let mut rep = WalkReport::default();
             if let Some(rec) = dledger_recover(&mut rep)(store) {
@@ -492,47 +596,77 @@ fn dledger_key_hashes(
     )
 }
 
-/// The other direction: every message that goes to a consume queue must have
-/// its unit there, at its QUEUEOFFSET, pointing back at it.
+/// Queue keys by topic bytes and queue id, so that a walk does not build a
+/// `String` per message to find its queue.
+type QueueCache = BTreeMap<Vec<u8>, BTreeMap<i32, (String, i32)>>;
+
+/// The other direction: a message that goes to a consume queue must have its
+/// unit there, at its QUEUEOFFSET, pointing back at it.
+fn missing_unit(
+    store: &MmapStore,
+    queues: &ConsumeQueues,
+    found: &mut QueueCache,
+    at: u64,
+    m: &message::MessageView<'_>,
+    out: &mut Vec<Problem>,
+) {
+    if !m.sys_flag.dispatched_to_queue() {
+        return;
+    }
+    let key = match found.get(m.topic).and_then(|q| q.get(&m.queue_id)) {
+        Some(k) => k,
+        None => found
+            .entry(m.topic.to_vec())
+            .or_default()
+            .entry(m.queue_id)
+            .or_insert_with(|| (m.topic_str().into_owned(), m.queue_id)),
+    };
+    let queue = queues.get_key(key);
+    let unit = match (queue, u64::try_from(m.queue_offset)) {
+        (Some(q), Ok(n)) => q.get(store, n),
+        _ => Ok(None),
+    };
+    unit_problem(at, m, &unit, out);
+}
+
+/// The problem of message `m` (at `at`) whose unit at its QUEUEOFFSET is
+/// `unit`, if it does not point back at `m`.
+fn unit_problem(
+    at: u64,
+    m: &message::MessageView<'_>,
+    unit: &Result<Option<CqUnit>, StoreError>,
+    out: &mut Vec<Problem>,
+) {
+    let text = match unit {
+        Ok(Some(u)) if u.physical_offset == at as i64 && u.size == m.total_size => return,
+        Ok(Some(u)) => format!(
+            "unit {} points at offset {} size {}, not at the message at {at} (size {})",
+            m.queue_offset, u.physical_offset, u.size, m.total_size
+        ),
+        Ok(None) => format!(
+            "no unit {} for the message at {at}: Java cannot deliver it",
+            m.queue_offset
+        ),
+        Err(e) => e.to_string(),
+    };
+    out.push(Problem {
+        log: LogId::ConsumeQueue {
+            topic: m.topic_str().into_owned(),
+            queue_id: m.queue_id,
+        },
+        segment: None,
+        offset: (m.queue_offset as u64).wrapping_mul(20),
+        severity: Severity::Warning,
+        kind: ProblemKind::Other(text),
+    });
+}
+
+/// [`missing_unit`] for every message of the store (DLedger commitlog mode).
 fn missing_units(store: &MmapStore, r: &Resolved, queues: &ConsumeQueues) -> Vec<Problem> {
     let mut out = Vec::new();
+    let mut found = QueueCache::default();
     let mut visit = |at: u64, m: &message::MessageView<'_>| {
-        if !m.sys_flag.dispatched_to_queue() {
-            return ControlFlow::Continue(());
-        }
-        let topic = m.topic_str();
-        let log = LogId::ConsumeQueue {
-            topic: topic.clone().into_owned(),
-            queue_id: m.queue_id,
-        };
-        let unit = match (
-            queues.get(&topic, m.queue_id),
-            u64::try_from(m.queue_offset),
-        ) {
-            (Some(q), Ok(n)) => q.get(store, n),
-            _ => Ok(None),
-        };
-        let text = match unit {
-            Ok(Some(u)) if u.physical_offset == at as i64 && u.size == m.total_size => None,
-            Ok(Some(u)) => Some(format!(
-                "unit {} points at offset {} size {}, not at the message at {at} (size {})",
-                m.queue_offset, u.physical_offset, u.size, m.total_size
-            )),
-            Ok(None) => Some(format!(
-                "no unit {} for the message at {at}: Java cannot deliver it",
-                m.queue_offset
-            )),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(text) = text {
-            out.push(Problem {
-                log,
-                segment: None,
-                offset: (m.queue_offset as u64).wrapping_mul(20),
-                severity: Severity::Warning,
-                kind: ProblemKind::Other(text),
-            });
-        }
+        missing_unit(store, queues, &mut found, at, m, &mut out);
         ControlFlow::Continue(())
     };
     // Read problems of this pass were reported by the verifiers already.

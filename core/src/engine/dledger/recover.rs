@@ -33,7 +33,8 @@ use crate::codec::kv;
 use crate::engine::flush::FlushPlanner;
 use crate::engine::segments::{Filler, SegmentQueue};
 use crate::layout;
-use crate::store::{LogId, MetaFile, PageStore, SegmentId};
+use crate::scan::zeros;
+use crate::store::{LogId, MetaFile, PageRead, PageStore, SegmentId};
 
 /// What recovery does when it finds damage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,8 +374,19 @@ impl<S: PageStore> DLedger<S> {
             Some(s) => s.reason.clone(),
             None => String::from(default),
         };
+        // One view per file; blocks of zeros are skipped a word at a time.
+        let first_nonzero = |seg: SegmentId, from: u64| -> Result<Option<u64>, DLedgerError> {
+            let found = self.store.with_view(
+                &LogId::DLedgerData,
+                seg,
+                from - seg,
+                seg + size - from,
+                zeros::first_nonzero,
+            )?;
+            Ok(found.map(|i| from + i as u64))
+        };
         if let Some(seg) = self.data.segment_of(end)
-            && let Some(nz) = self.data.first_nonzero(&self.store, end, seg + size)?
+            && let Some(nz) = first_nonzero(seg, end)?
         {
             cuts.push(Cut {
                 log: LogId::DLedgerData,
@@ -385,7 +397,7 @@ impl<S: PageStore> DLedger<S> {
             });
         }
         for &seg in self.data.segments().iter().filter(|&&s| s > end) {
-            if let Some(nz) = self.data.first_nonzero(&self.store, seg, seg + size)? {
+            if let Some(nz) = first_nonzero(seg, seg)? {
                 cuts.push(Cut {
                     log: LogId::DLedgerData,
                     segment: seg,
