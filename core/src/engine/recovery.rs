@@ -24,18 +24,21 @@
 //!    the active one after an abnormal shutdown) is rebuilt in place from the
 //!    commitlog instead of being deleted.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::ops::Range;
 
 use super::commitlog::seglog::SegLog;
 use super::commitlog::{CommitLog, EngineError};
 use super::dispatch::{
-    ConsumeQueue, IndexFiles, RecordMeta, UnitPut, UnitPutError, trailing_keys_of_last, unit_pos,
+    ConsumeQueue, IndexFiles, RecordRef, UnitPut, UnitPutError, trailing_keys_of_last, unit_pos,
 };
 use crate::codec::checkpoint::StoreCheckpoint;
 use crate::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
 use crate::codec::message::{self, DecodeOptions, PropCrcCheck, Record};
+use crate::codec::properties;
 use crate::error::DecodeError;
 use crate::layout::MIN_BLANK_LEN;
 use crate::scan::zeros;
@@ -250,7 +253,7 @@ fn decode_checked(buf: &[u8], offset: u64, opts: DecodeOptions) -> Result<Record
         ..opts
     };
     match message::decode(buf, offset, first) {
-        Ok(Record::Message(m)) if m.properties.contains(&b'#') => {
+        Ok(Record::Message(m)) if properties::find_byte(m.properties, b'#').is_some() => {
             // The body CRC passed already; check the property alone.
             let prop = DecodeOptions {
                 check_body_crc: false,
@@ -275,7 +278,8 @@ fn implausible(m: &message::MessageView<'_>, offset: u64) -> Option<&'static str
         return Some("topic (empty or control characters)");
     }
     if let Some(&last) = m.properties.last()
-        && (last != crate::codec::properties::PROPERTY_SEPARATOR || m.properties.contains(&0))
+        && (last != properties::PROPERTY_SEPARATOR
+            || properties::find_byte(m.properties, 0).is_some())
     {
         return Some("properties (not `key 0x01 value 0x02` text)");
     }
@@ -322,7 +326,7 @@ struct UnitFacts {
     queue_offset: i64,
     store_timestamp: i64,
     tags_code: i64,
-    /// 1 + index of its [`RecordMeta`] in the batch when it gets indexed, else 0.
+    /// 1 + index of its text in the batch's [`IndexText`] when it gets indexed, else 0.
     meta: usize,
 }
 
@@ -336,10 +340,10 @@ struct DispatchProps<'a> {
 
 impl<'a> DispatchProps<'a> {
     fn of(m: &message::MessageView<'a>) -> Self {
-        use crate::codec::properties::{self, keys};
+        use crate::codec::properties::keys;
         let (mut tags, mut uniq_key, mut keys_v) = (None, None, None);
         // Last occurrence wins, as in Java's map (and `properties::get`).
-        for (k, v) in properties::pairs(m.properties) {
+        properties::for_each_pair(m.properties, |k, v| {
             if k == keys::TAGS.as_bytes() {
                 tags = Some(v);
             } else if k == keys::UNIQ_KEY.as_bytes() {
@@ -347,7 +351,7 @@ impl<'a> DispatchProps<'a> {
             } else if k == keys::KEYS.as_bytes() {
                 keys_v = Some(v);
             }
-        }
+        });
         let tags_code = if m.topic == message::SCHEDULE_TOPIC {
             // Delayed messages: the deliver time (the codec's rule).
             m.tags_code()
@@ -363,22 +367,76 @@ impl<'a> DispatchProps<'a> {
             keys: keys_v,
         }
     }
+}
 
-    /// [`RecordMeta::of`] from these facts.
-    fn meta(&self, m: &message::MessageView<'_>, offset: u64) -> RecordMeta {
-        use crate::codec::properties::lossy;
-        RecordMeta {
-            offset,
-            size: m.total_size,
-            topic: lossy(m.topic),
+/// Where one indexed record's text lies in [`IndexText::bytes`].
+struct TextRanges {
+    topic: Range<usize>,
+    uniq_key: Option<Range<usize>>,
+    keys: Option<Range<usize>>,
+    queue_id: i32,
+    sys_flag: i32,
+}
+
+/// The text (topic, `UNIQ_KEY`, `KEYS`) of the records of one batch that get
+/// indexed, copied out of the commitlog view into one reusable buffer: the
+/// index is built after the view closes, without a `String` per record.
+#[derive(Default)]
+struct IndexText {
+    bytes: Vec<u8>,
+    recs: Vec<TextRanges>,
+}
+
+impl IndexText {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.recs.clear();
+    }
+
+    fn copy(&mut self, b: &[u8]) -> Range<usize> {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        at..self.bytes.len()
+    }
+
+    /// Keeps the text of `m`; returns 1 + its index.
+    fn push(&mut self, m: &message::MessageView<'_>, props: &DispatchProps<'_>) -> usize {
+        let r = TextRanges {
+            topic: self.copy(m.topic),
+            uniq_key: props.uniq_key.map(|v| self.copy(v)),
+            keys: props.keys.map(|v| self.copy(v)),
             queue_id: m.queue_id,
-            queue_offset: m.queue_offset,
             sys_flag: m.sys_flag.0,
-            store_timestamp: m.store_timestamp,
-            tags_code: self.tags_code,
-            uniq_key: self.uniq_key.map(lossy),
-            keys: self.keys.map(lossy),
-        }
+        };
+        self.recs.push(r);
+        self.recs.len()
+    }
+
+    /// The dispatch facts of record `f` (its text at `f.meta`), decoded as
+    /// Java does ([`RecordRef::of`]); borrowed unless not valid UTF-8.
+    fn record(&self, f: &UnitFacts) -> Option<RecordRef<'_>> {
+        let r = self.recs.get(f.meta.checked_sub(1)?)?;
+        let text = |r: &Range<usize>| -> Cow<'_, str> {
+            let b = self.bytes.get(r.clone()).unwrap_or_default();
+            // `from_utf8` checks ASCII a word at a time; `from_utf8_lossy`
+            // (the same result for valid text) goes byte by byte.
+            match core::str::from_utf8(b) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(b),
+            }
+        };
+        Some(RecordRef {
+            offset: f.offset,
+            size: f.size,
+            topic: text(&r.topic),
+            queue_id: r.queue_id,
+            queue_offset: f.queue_offset,
+            sys_flag: r.sys_flag,
+            store_timestamp: f.store_timestamp,
+            tags_code: f.tags_code,
+            uniq_key: r.uniq_key.as_ref().map(text),
+            keys: r.keys.as_ref().map(text),
+        })
     }
 }
 
@@ -437,7 +495,7 @@ impl Queues {
         let i = match self.by_topic.get(topic).and_then(|m| m.get(&queue_id)) {
             Some(&i) => i,
             None => {
-                let key = (crate::codec::properties::lossy(topic), queue_id);
+                let key = (properties::lossy(topic), queue_id);
                 // Topics that differ only in invalid UTF-8 are one queue in Java.
                 let i = match self.by_key.get(&key) {
                     Some(&i) => i,
@@ -714,8 +772,9 @@ impl<S: PageStore> CommitLog<S> {
     ///
     /// Records are decoded in batches of [`BATCH`] per view, structure only
     /// (step 1 checked them fully); only the facts the queues need are kept,
-    /// without allocating, and the full [`RecordMeta`] (keys, `UNIQ_KEY`) is
-    /// built only for records that get indexed.
+    /// without allocating, and the text the index needs (topic, keys,
+    /// `UNIQ_KEY`) is copied into a reused buffer only for records that get
+    /// indexed.
     fn redispatch(
         &mut self,
         rep: &mut RecoveryReport,
@@ -731,13 +790,13 @@ impl<S: PageStore> CommitLog<S> {
             q.log.synced = q.log.min();
         }
         let mut facts: Vec<UnitFacts> = Vec::with_capacity(BATCH);
-        let mut metas: Vec<RecordMeta> = Vec::new();
+        let mut text = IndexText::default();
         let mut pos = min;
         while pos < end {
             let seg = pos - pos % size;
             let upto = (end - seg).min(size);
             facts.clear();
-            metas.clear();
+            text.clear();
             let next = self.store.with_view(&LogId::CommitLog, seg, 0, upto, |b| {
                 let mut p = (pos - seg) as usize;
                 while facts.len() < BATCH
@@ -759,12 +818,7 @@ impl<S: PageStore> CommitLog<S> {
                         queue_offset: m.queue_offset,
                         store_timestamp: m.store_timestamp,
                         tags_code: props.tags_code,
-                        meta: if indexed {
-                            metas.push(props.meta(&m, at));
-                            metas.len()
-                        } else {
-                            0
-                        },
+                        meta: if indexed { text.push(&m, &props) } else { 0 },
                     });
                     p += m.total_size as usize;
                 }
@@ -775,16 +829,15 @@ impl<S: PageStore> CommitLog<S> {
                 if let Some(qi) = f.queue {
                     self.recheck(f, qi, rep, &mut queues)?;
                 }
-                if f.meta > 0
-                    && let Some((from, skip)) = index_from
-                    && let Some(meta) = metas.get(f.meta - 1)
+                if let Some((from, skip)) = index_from
+                    && let Some(rec) = text.record(f)
                 {
                     // After `from` every key is indexed; of the record at `from`
                     // the first `skip` keys are already in a kept file.
                     let skip = if f.offset == from { skip } else { 0 };
                     rep.index_keys_added +=
                         self.index
-                            .build(&self.store, meta, skip, &mut *self.namer, now_ms)?;
+                            .build_ref(&self.store, &rec, skip, &mut *self.namer, now_ms)?;
                 }
                 self.last_store_ts = f.store_timestamp;
             }
@@ -1070,6 +1123,7 @@ mod tests {
     use super::*;
     use crate::codec::message::{Host, MessageParts};
     use crate::engine::commitlog::CommitLogConfig;
+    use crate::engine::dispatch::RecordMeta;
     use crate::mem::MemStore;
     use alloc::boxed::Box;
     use alloc::vec;
@@ -1169,7 +1223,18 @@ mod tests {
             };
             let d = DispatchProps::of(&m);
             assert_eq!(d.tags_code, m.tags_code(), "{props:?}");
-            assert_eq!(d.meta(&m, 42), RecordMeta::of(&m, 42), "{props:?}");
+            let mut text = IndexText::default();
+            let f = UnitFacts {
+                offset: 42,
+                size: m.total_size,
+                queue: None,
+                queue_offset: m.queue_offset,
+                store_timestamp: m.store_timestamp,
+                tags_code: d.tags_code,
+                meta: text.push(&m, &d),
+            };
+            let want = RecordMeta::of(&m, 42);
+            assert_eq!(text.record(&f), Some(want.as_ref()), "{props:?}");
         }
     }
 

@@ -26,6 +26,7 @@ use core::fmt;
 use crate::codec::{dledger, message};
 use crate::engine::flush::Dirty;
 use crate::layout::{self, Fit};
+use crate::scan::zeros;
 use crate::store::{LogId, PageRead, PageStore, SegmentId, StoreError};
 
 /// How the end of a segment is padded when a record does not fit.
@@ -594,18 +595,13 @@ impl SegmentQueue {
             return Ok(None);
         };
         let to = to.min(seg + self.seg_size);
-        let mut p = from;
-        while p < to {
-            let n = (to - p).min(ZERO_CHUNK as u64);
-            let hit = store.with_view(&self.log, seg, p - seg, n, |b| {
-                b.iter().position(|&x| x != 0)
-            })?;
-            if let Some(i) = hit {
-                return Ok(Some(p + i as u64));
-            }
-            p += n;
+        if from >= to {
+            return Ok(None);
         }
-        Ok(None)
+        // One view over the whole range: the block scan is far cheaper than a
+        // view per chunk.
+        let hit = store.with_view(&self.log, seg, from - seg, to - from, zeros::first_nonzero)?;
+        Ok(hit.map(|i| from + i as u64))
     }
 
     /// Zeroes `[from, to)` inside one segment, writing only chunks that hold
@@ -617,18 +613,24 @@ impl SegmentQueue {
         from: u64,
         to: u64,
     ) -> Result<bool, SegmentError> {
+        let chunk = ZERO_CHUNK as u64;
         let mut p = from;
         let mut any = false;
         while p < to {
-            // Chunk boundaries aligned to the chunk size keep writes page-sized.
-            let n = (ZERO_CHUNK as u64 - p % ZERO_CHUNK as u64).min(to - p);
-            let dirty = store.with_view(&self.log, seg, p, n, |b| b.iter().any(|&x| x != 0))?;
-            if dirty {
-                store.write(&self.log, seg, p, &ZEROS[..n as usize])?;
-                self.dirty.note(seg, p..p + n);
-                any = true;
-            }
-            p += n;
+            // Skip the all-zero stretch ahead in one view (typically the whole
+            // never-written tail of the segment).
+            let Some(i) = store.with_view(&self.log, seg, p, to - p, zeros::first_nonzero)? else {
+                break;
+            };
+            // Chunk boundaries aligned to the chunk size keep writes page-sized;
+            // the chunk holding the first non-zero byte is dirty.
+            let dirty = p + i as u64;
+            let start = (dirty - dirty % chunk).max(p);
+            let n = (chunk - start % chunk).min(to - start);
+            store.write(&self.log, seg, start, &ZEROS[..n as usize])?;
+            self.dirty.note(seg, start..start + n);
+            any = true;
+            p = start + n;
         }
         Ok(any)
     }
