@@ -25,7 +25,7 @@ use crate::codec::index_file::{
     key_hash,
 };
 use crate::codec::message::{MessageView, SysFlag};
-use crate::codec::properties::{self, keys};
+use crate::codec::properties::keys;
 use crate::store::{LogId, PageStore, SegmentId, StoreError};
 
 /// What dispatch needs to know about a stored record (`DispatchRequest`).
@@ -56,38 +56,22 @@ pub struct RecordMeta {
 impl RecordMeta {
     /// Extracts the dispatch facts of a decoded record at `offset`.
     pub fn of(m: &MessageView<'_>, offset: u64) -> Self {
-        let text = |k: &str| m.property(k).map(properties::lossy);
-        Self {
-            offset,
-            size: m.total_size,
-            topic: m.topic_str().into_owned(),
-            queue_id: m.queue_id,
-            queue_offset: m.queue_offset,
-            sys_flag: m.sys_flag.0,
-            store_timestamp: m.store_timestamp,
-            tags_code: m.tags_code(),
-            uniq_key: text(keys::UNIQ_KEY),
-            keys: text(keys::KEYS),
-        }
+        RecordRef::of(m, offset).into_owned()
     }
 
     /// Whether the record gets a consume-queue unit (transaction NOT or COMMIT).
     pub fn to_queue(&self) -> bool {
-        SysFlag(self.sys_flag).dispatched_to_queue()
+        self.as_ref().to_queue()
     }
 
     /// Whether the record is indexed (everything but ROLLBACK).
     pub fn to_index(&self) -> bool {
-        SysFlag(self.sys_flag).transaction() != SysFlag::TRANSACTION_ROLLBACK
+        self.as_ref().to_index()
     }
 
     /// The consume-queue unit for this record.
     pub fn unit(&self) -> CqUnit {
-        CqUnit {
-            physical_offset: self.offset as i64,
-            size: self.size,
-            tags_code: self.tags_code,
-        }
+        self.as_ref().unit()
     }
 
     /// The index keys in insertion order: `topic#UNIQ_KEY`, then `topic#k` for
@@ -184,6 +168,22 @@ impl<'a> RecordRef<'a> {
             physical_offset: self.offset as i64,
             size: self.size,
             tags_code: self.tags_code,
+        }
+    }
+
+    /// The same facts, owned.
+    pub fn into_owned(self) -> RecordMeta {
+        RecordMeta {
+            offset: self.offset,
+            size: self.size,
+            topic: self.topic.into_owned(),
+            queue_id: self.queue_id,
+            queue_offset: self.queue_offset,
+            sys_flag: self.sys_flag,
+            store_timestamp: self.store_timestamp,
+            tags_code: self.tags_code,
+            uniq_key: self.uniq_key.map(Cow::into_owned),
+            keys: self.keys.map(Cow::into_owned),
         }
     }
 
