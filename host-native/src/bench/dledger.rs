@@ -43,40 +43,19 @@ pub(super) fn run(
     figs: &mut Vec<Figure>,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
-    let kib = vec![0x42u8; 1024];
-    let small = vec![0x42u8; 100];
-    for (body, label) in [(&kib, "1KiB"), (&small, "100B")] {
-        for writers in [1usize, 4] {
-            let name = format!("dledger/append/async/{label}/{writers}w");
-            if !cfg.wants(&name) {
-                continue;
-            }
-            progress(&format!(
-                "dledger: append async {label} {writers} writer(s)"
-            ));
-            let root = fresh(dir, "dl-async")?;
-            let (store, _) = DLedgerStore::open(store_cfg(&root, false))?;
-            let per = cfg.async_msgs() / writers as u64;
-            let o = run::writers(writers, Bound::Count(per), |_, _| append(&store, body))?;
-            store.close()?;
-            figs.push(append_figure(name, &o, writers, lim));
-        }
-    }
-    for writers in [1usize, 16, 64] {
-        let name = format!("dledger/append/sync/1KiB/{writers}w");
-        if !cfg.wants(&name) {
-            continue;
-        }
-        progress(&format!("dledger: append sync 1KiB {writers} writer(s)"));
-        let root = fresh(dir, "dl-sync")?;
-        let (store, _) = DLedgerStore::open(store_cfg(&root, true))?;
-        let o = run::writers(writers, Bound::For(cfg.sync_run()), |_, _| {
-            append(&store, &kib)
-        })?;
+    run::append_matrix(cfg, "dledger", figs, progress, |c| {
+        let root = fresh(dir, if c.sync { "dl-sync" } else { "dl-async" })?;
+        let (store, _) = DLedgerStore::open(store_cfg(&root, c.sync))?;
+        let o = run::writers(c.writers, c.bound, |_, _| append(&store, c.body))?;
         let syncs = store.stats().flush.syncs;
         store.close()?;
-        figs.push(sync_figure(name, &o, writers, lim, syncs));
-    }
+        Ok(if c.sync {
+            sync_figure(c.name.clone(), &o, c.writers, lim, syncs)
+        } else {
+            append_figure(c.name.clone(), &o, c.writers, lim)
+        })
+    })?;
+    let kib = vec![0x42u8; 1024];
 
     let on_store = ["dledger/get/by-index", "dledger/recovery/reopen"];
     if !cfg.wants_fill("dledger", &on_store) {

@@ -123,45 +123,26 @@ pub(super) fn run(
     figs: &mut Vec<Figure>,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
-    let kib = vec![0x42u8; 1024];
-    let small = vec![0x42u8; 100];
-
-    // Async appends on fresh stores: 1 KiB / 100 B, 1 and 4 writers.
-    for (body, label) in [(&kib, "1KiB"), (&small, "100B")] {
-        for writers in [1usize, 4] {
-            let name = format!("rocketmq/append/async/{label}/{writers}w");
-            if !cfg.wants(&name) {
-                continue;
-            }
-            progress(&format!(
-                "rocketmq: append async {label} {writers} writer(s)"
-            ));
-            let root = fresh(dir, "rmq-async")?;
-            let (store, _) = RocketMqStore::open(&root, store_cfg(FlushDiskType::AsyncFlush))?;
-            let per = cfg.async_msgs() / writers as u64;
-            let o = run::writers(writers, Bound::Count(per), |w, n| put(&store, body, w, n))?;
-            store.close()?;
-            let rec = o.bytes as f64 / o.ops.max(1) as f64;
-            figs.push(append_figure(name, &o, writers, rec, lim));
-        }
-    }
-
-    // Sync appends (group commit).
-    for writers in [1usize, 16, 64] {
-        let name = format!("rocketmq/append/sync/1KiB/{writers}w");
-        if !cfg.wants(&name) {
-            continue;
-        }
-        progress(&format!("rocketmq: append sync 1KiB {writers} writer(s)"));
-        let root = fresh(dir, "rmq-sync")?;
-        let (store, _) = RocketMqStore::open(&root, store_cfg(FlushDiskType::SyncFlush))?;
-        let o = run::writers(writers, Bound::For(cfg.sync_run()), |w, n| {
-            put(&store, &kib, w, n)
-        })?;
+    // Appends on fresh stores: async and sync (group commit).
+    run::append_matrix(cfg, "rocketmq", figs, progress, |c| {
+        let flush = if c.sync {
+            FlushDiskType::SyncFlush
+        } else {
+            FlushDiskType::AsyncFlush
+        };
+        let root = fresh(dir, if c.sync { "rmq-sync" } else { "rmq-async" })?;
+        let (store, _) = RocketMqStore::open(&root, store_cfg(flush))?;
+        let o = run::writers(c.writers, c.bound, |w, n| put(&store, c.body, w, n))?;
         let syncs = store.stats().flush.syncs;
         store.close()?;
-        figs.push(sync_figure(name, &o, writers, lim, syncs));
-    }
+        Ok(if c.sync {
+            sync_figure(c.name.clone(), &o, c.writers, lim, syncs)
+        } else {
+            let rec = o.bytes as f64 / o.ops.max(1) as f64;
+            append_figure(c.name.clone(), &o, c.writers, rec, lim)
+        })
+    })?;
+    let kib = vec![0x42u8; 1024];
 
     // The large store: filled by one async writer, then read, scanned, recovered.
     if !cfg.wants_fill("rocketmq", ON_STORE) {

@@ -108,3 +108,60 @@ where
         lat: all.percentiles(),
     })
 }
+
+/// One cell of an engine's append matrix.
+#[derive(Debug)]
+pub(super) struct AppendCell<'a> {
+    /// Workload name, e.g. `dledger/append/sync/1KiB/16w`.
+    pub name: String,
+    /// The body every append writes.
+    pub body: &'a [u8],
+    /// Concurrent writers.
+    pub writers: usize,
+    /// `SYNC_FLUSH` (group commit) rather than async flush.
+    pub sync: bool,
+    /// How long the writers run: a count for async cells, a time for sync ones.
+    pub bound: Bound,
+}
+
+/// The append matrix every engine runs: async 1 KiB / 100 B bodies with 1 and
+/// 4 writers, then sync 1 KiB bodies with 1, 16 and 64 writers. `cell` runs
+/// one selected cell on a fresh store and returns its figure.
+pub(super) fn append_matrix(
+    cfg: &super::Config,
+    engine: &str,
+    figs: &mut Vec<super::Figure>,
+    progress: &mut dyn FnMut(&str),
+    mut cell: impl FnMut(&AppendCell<'_>) -> anyhow::Result<super::Figure>,
+) -> anyhow::Result<()> {
+    let kib = vec![0x42u8; 1024];
+    let small = vec![0x42u8; 100];
+    let mut cells = Vec::new();
+    for (body, label) in [(&kib, "1KiB"), (&small, "100B")] {
+        for writers in [1usize, 4] {
+            let per = cfg.async_msgs() / writers as u64;
+            cells.push((body, label, writers, false, Bound::Count(per)));
+        }
+    }
+    for writers in [1usize, 16, 64] {
+        cells.push((&kib, "1KiB", writers, true, Bound::For(cfg.sync_run())));
+    }
+    for (body, label, writers, sync, bound) in cells {
+        let mode = if sync { "sync" } else { "async" };
+        let name = format!("{engine}/append/{mode}/{label}/{writers}w");
+        if !cfg.wants(&name) {
+            continue;
+        }
+        progress(&format!(
+            "{engine}: append {mode} {label} {writers} writer(s)"
+        ));
+        figs.push(cell(&AppendCell {
+            name,
+            body,
+            writers,
+            sync,
+            bound,
+        })?);
+    }
+    Ok(())
+}
