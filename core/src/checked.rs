@@ -110,6 +110,17 @@ impl<S: PageRead> PageRead for Checked<S> {
         self.inner.with_view(log, seg, pos, len, f)
     }
 
+    fn data_range(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        end: u64,
+    ) -> Result<Option<Range<u64>>, StoreError> {
+        self.check()?;
+        self.inner.data_range(log, seg, pos, end)
+    }
+
     fn read_meta(&self, file: MetaFile) -> Result<Option<Vec<u8>>, StoreError> {
         self.check()?;
         self.inner.read_meta(file)

@@ -210,6 +210,24 @@ pub trait PageRead {
     }
     /// The contents of a meta file, `None` if it does not exist.
     fn read_meta(&self, file: MetaFile) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The first range within `pos..end` of a segment that may hold non-zero
+    /// bytes, `None` if all of `pos..end` is known to read as zeros without
+    /// looking at it (holes of a sparse file, never-written extents).
+    ///
+    /// A hint for scans that look for the last non-zero byte of a mostly
+    /// empty file: a hole costs a page fault and a zeroed page per 4 KiB
+    /// when read through a mapping. The returned range may still be all
+    /// zeros; the default knows nothing and returns `pos..end`.
+    fn data_range(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        end: u64,
+    ) -> Result<Option<core::ops::Range<u64>>, StoreError> {
+        let _ = (log, seg);
+        Ok((pos < end).then_some(pos..end))
+    }
 }
 
 /// Write access to a store.
