@@ -137,6 +137,115 @@ impl Confirmed {
     pub fn contains(&self, key: &(String, i32), n: u64) -> bool {
         self.0.get(key).is_some_and(|s| s.contains(n))
     }
+
+    /// Adds every unit `w` confirmed ([`UnitWindow::confirm`]).
+    pub fn absorb(&mut self, w: UnitWindow<'_>) {
+        let q = w.queue;
+        let set = self
+            .0
+            .entry((q.topic.clone(), q.queue_id))
+            .or_insert_with(|| OffsetSet {
+                first: w.confirmed.first,
+                bits: Vec::new(),
+            });
+        if set.first == w.confirmed.first {
+            if set.bits.len() < w.confirmed.bits.len() {
+                set.bits.resize(w.confirmed.bits.len(), 0);
+            }
+            for (a, b) in set.bits.iter_mut().zip(&w.confirmed.bits) {
+                *a |= b;
+            }
+        } else {
+            // Sets of one queue share their first offset; should one not,
+            // its offsets are added one by one.
+            let first = w.confirmed.first;
+            for (i, &word) in w.confirmed.bits.iter().enumerate() {
+                for b in (0..64).filter(|b| word & (1 << b) != 0) {
+                    set.insert(first + i as u64 * 64 + b);
+                }
+            }
+        }
+    }
+}
+
+impl OffsetSet {
+    /// Adds `n` (offsets below `first` are not kept).
+    fn insert(&mut self, n: u64) {
+        let Some(i) = n.checked_sub(self.first) else {
+            return;
+        };
+        let Ok(w) = usize::try_from(i / 64) else {
+            return;
+        };
+        if w >= self.bits.len() {
+            self.bits.resize(w + 1, 0);
+        }
+        self.bits[w] |= 1 << (i % 64);
+    }
+}
+
+/// Units read ahead per window refill of a [`UnitWindow`] (1.5 KiB per
+/// queue held: a store may have thousands of queues).
+const WINDOW_UNITS: u64 = 64;
+
+/// Reads one queue's units at increasing queue offsets (a walk meeting the
+/// queue's messages in log order) a window of units per store call, and
+/// collects the units found to match their records for [`Confirmed`].
+/// [`UnitWindow::get`] returns exactly what [`Queue::get`] returns.
+#[derive(Debug)]
+pub struct UnitWindow<'q> {
+    queue: &'q Queue,
+    /// Queue offset of `units[0]`.
+    start: u64,
+    /// Units `start..start + units.len()`, as [`Queue::get`] returns them.
+    units: Vec<CqUnit>,
+    confirmed: OffsetSet,
+}
+
+impl<'q> UnitWindow<'q> {
+    /// An empty window over `queue`.
+    pub fn new(queue: &'q Queue) -> Self {
+        Self {
+            queue,
+            start: 0,
+            units: Vec::new(),
+            confirmed: OffsetSet {
+                first: queue.min_logic / UNIT,
+                bits: Vec::new(),
+            },
+        }
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &'q Queue {
+        self.queue
+    }
+
+    /// `Queue::get(store, n)`.
+    pub fn get<S: PageRead>(&mut self, store: &S, n: u64) -> Result<Option<CqUnit>, StoreError> {
+        if let Some(u) = n
+            .checked_sub(self.start)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.units.get(i))
+        {
+            return Ok(Some(*u));
+        }
+        self.start = n;
+        self.units.clear();
+        if self
+            .queue
+            .read_run(store, n, WINDOW_UNITS, &mut self.units)?
+        {
+            return Ok(self.units.first().copied());
+        }
+        // Not a plain run of disk units: the unit on its own.
+        self.queue.get(store, n)
+    }
+
+    /// Records that unit `n` matches its record (see [`Confirmed::add`]).
+    pub fn confirm(&mut self, n: u64) {
+        self.confirmed.insert(n);
+    }
 }
 
 impl ConsumeQueues {
@@ -790,18 +899,102 @@ impl Queue {
     /// `get(i)`: the unit at queue offset `i`, `None` outside
     /// `[min_offset, max_offset)` or where no file holds it.
     pub fn get<S: PageRead>(&self, store: &S, i: u64) -> Result<Option<CqUnit>, StoreError> {
-        let Some(pos) = i.checked_mul(UNIT) else {
+        let Some((file, pos)) = self.locate(i) else {
             return Ok(None);
         };
-        if pos < self.min_logic || pos >= self.write {
-            return Ok(None);
-        }
-        let Some(file) = self.file_of(pos) else {
-            return Ok(None);
-        };
-        if pos - file + UNIT > self.read_position(file) {
-            return Ok(None);
-        }
         self.raw_unit(store, file, pos).map(Some)
+    }
+
+    /// The file and logical position [`Self::get`] reads unit `i` from,
+    /// `None` where it returns `None`.
+    fn locate(&self, i: u64) -> Option<(u64, u64)> {
+        let pos = i.checked_mul(UNIT)?;
+        if pos < self.min_logic || pos >= self.write {
+            return None;
+        }
+        let file = self.file_of(pos)?;
+        if pos - file + UNIT > self.read_position(file) {
+            return None;
+        }
+        Some((file, pos))
+    }
+
+    /// Where [`Self::raw_unit`] takes unit `i` from the disk file's bytes:
+    /// (the disk file, position in it), `None` for units it takes elsewhere.
+    fn disk_unit(&self, i: u64) -> Option<(SegmentInfo, u64)> {
+        let (file, pos) = self.locate(i)?;
+        if self.mem_unit(pos).is_some() {
+            return None;
+        }
+        let d = self.disk.iter().find(|d| d.id == file)?;
+        let rel = pos - file;
+        (rel + UNIT <= d.len).then_some((*d, rel))
+    }
+
+    /// How many units from `i` (a disk unit at `rel` of `d`), at most `max`,
+    /// [`Self::disk_unit`] places consecutively in `d`: the bounds it checks
+    /// unit by unit, solved for the run at once (each holds for a prefix of
+    /// the run). The run's last unit is checked unit-wise too; should the two
+    /// ever disagree, every unit is checked.
+    fn run_len(&self, i: u64, d: SegmentInfo, rel: u64, max: u64) -> u64 {
+        let pos0 = d.id + rel;
+        let file = d.id;
+        // Starts must stay below: the write position, the units held in
+        // memory, the next file, the end of this file's span.
+        let next_file = self
+            .files
+            .iter()
+            .copied()
+            .find(|&s| s > file)
+            .unwrap_or(u64::MAX);
+        let below = self
+            .write
+            .min(self.mem_start.max(pos0.saturating_add(1)))
+            .min(next_file)
+            .min(file.saturating_add(self.file_size));
+        // Ends must stay within the read position and the disk file.
+        let fits = file.saturating_add(self.read_position(file).min(d.len));
+        let by_start = below.saturating_sub(pos0).div_ceil(UNIT);
+        let by_end = fits.saturating_sub(pos0) / UNIT;
+        let k = max.min(by_start).min(by_end).max(1);
+        let same = |k: u64| {
+            i.checked_add(k)
+                .and_then(|j| self.disk_unit(j))
+                .is_some_and(|(e, r)| e.id == d.id && Some(r) == rel.checked_add(k * UNIT))
+        };
+        if self.mem_start > pos0 && same(k - 1) {
+            return k;
+        }
+        // Unit by unit.
+        let mut k = 1u64;
+        while k < max && same(k) {
+            k += 1;
+        }
+        k
+    }
+
+    /// Units `i, i + 1, ...` (at most `max`) appended to `out`, exactly as
+    /// [`Self::get`] returns them, read in one store call as long as they
+    /// are consecutive in one disk file. False (nothing appended) when unit
+    /// `i` is not a disk unit; the caller then uses [`Self::get`].
+    fn read_run<S: PageRead>(
+        &self,
+        store: &S,
+        i: u64,
+        max: u64,
+        out: &mut Vec<CqUnit>,
+    ) -> Result<bool, StoreError> {
+        let Some((d, rel)) = self.disk_unit(i) else {
+            return Ok(false);
+        };
+        let k = self.run_len(i, d, rel, max);
+        let read = store.with_view(&self.log, d.id, rel, k * UNIT, |b| {
+            out.extend(
+                b.chunks_exact(CQ_UNIT_SIZE)
+                    .map(|u| CqUnit::decode(u).unwrap_or_default()),
+            );
+        });
+        // A file shorter than listed: `get` reports (or reads) it unit by unit.
+        Ok(read.is_ok())
     }
 }

@@ -28,7 +28,7 @@ use crate::codec::index_file::{
 use crate::codec::message::{MessageView, SysFlag};
 use crate::codec::properties::{self, keys};
 use crate::scan::rocketmq::{self, DispatchRequest, Item, Summary, WalkOptions};
-use crate::scan::{Problem, ProblemKind, Severity, zeros};
+use crate::scan::{Problem, ProblemKind, Severity};
 use crate::store::{LogId, PageRead, SegmentId, SegmentInfo, StoreError};
 
 /// Index settings.
@@ -200,6 +200,11 @@ fn geometry_of(cfg: &Config, segs: &[SegmentInfo], problems: &mut Vec<Problem>) 
 const SLOTS_PER_BLOCK: usize = 16;
 
 fn read_i32(b: &[u8], at: usize) -> i32 {
+    // Whole field in bounds (always, in a file of the right length): no
+    // variable-length copy.
+    if let Some(v) = crate::be::i32_at(b, at) {
+        return v;
+    }
     let mut x = [0u8; 4];
     if let Some(src) = b.get(at..) {
         let k = src.len().min(4);
@@ -532,6 +537,39 @@ pub fn message_key_hashes(v: &MessageView<'_>) -> Vec<i32> {
 /// space byte is never part of an invalid sequence, and no replacement
 /// character is a space).
 pub fn message_key_hashes_into(v: &MessageView<'_>, out: &mut Vec<i32>) {
+    message_key_hashes_with(v, out, &mut KeyHasher::default());
+}
+
+/// The `topic#` part of the key hashes of the last topic seen, so that a run
+/// of messages of one topic hashes its name once
+/// ([`message_key_hashes_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct KeyHasher {
+    /// Topic bytes and their `topic#` hash; empty before the first message.
+    topic: Vec<u8>,
+    prefix: Option<i32>,
+}
+
+impl KeyHasher {
+    fn prefix(&mut self, topic: &[u8]) -> i32 {
+        match self.prefix {
+            Some(p) if self.topic == topic => p,
+            _ => {
+                let p = lossy_hash_from(0, topic)
+                    .wrapping_mul(31)
+                    .wrapping_add(i32::from(b'#'));
+                self.topic.clear();
+                self.topic.extend_from_slice(topic);
+                self.prefix = Some(p);
+                p
+            }
+        }
+    }
+}
+
+/// [`message_key_hashes_into`] with the topic's part taken from `hasher`
+/// when the topic is the one it saw last (same hashes).
+pub fn message_key_hashes_with(v: &MessageView<'_>, out: &mut Vec<i32>, hasher: &mut KeyHasher) {
     if v.sys_flag.transaction() == SysFlag::TRANSACTION_ROLLBACK {
         return;
     }
@@ -547,9 +585,7 @@ pub fn message_key_hashes_into(v: &MessageView<'_>, out: &mut Vec<i32>) {
     if uniq.is_none() && ks.is_none() {
         return;
     }
-    let prefix = lossy_hash_from(0, v.topic)
-        .wrapping_mul(31)
-        .wrapping_add(i32::from(b'#'));
+    let prefix = hasher.prefix(v.topic);
     let hash = |key: &[u8]| {
         let h = lossy_hash_from(prefix, key).wrapping_abs();
         if h < 0 { 0 } else { h }
@@ -656,14 +692,49 @@ impl FileProblems {
 /// the header field, slot or entry inside the file as offset.
 ///
 /// Work is bounded: every slot and entry is read once and every chain link
-/// followed at most once; the only allocation is one bit per used entry,
-/// which the file's length bounds.
+/// followed at most once; the allocations are one bit per used entry,
+/// which the file's length bounds, and one buffer of key hashes reused for
+/// every entry (as long as one message's keys).
 pub fn verify<S: PageRead>(
     store: &S,
     cfg: &Config,
     min_offset: u64,
     end: u64,
     mut key_hashes_at: impl FnMut(u64) -> Result<Option<Vec<i32>>, StoreError>,
+) -> Result<Vec<Problem>, StoreError> {
+    verify_into(store, cfg, min_offset, end, |o, out| {
+        Ok(key_hashes_at(o)?.map(|h| out.extend(h)).is_some())
+    })
+}
+
+/// [`verify`] with `key_hashes_at(offset, out)` appending the hashes to
+/// `out` (handed over empty) and returning whether a message starts there,
+/// so that one buffer serves every entry.
+pub fn verify_into<S: PageRead>(
+    store: &S,
+    cfg: &Config,
+    min_offset: u64,
+    end: u64,
+    key_hashes_at: impl FnMut(u64, &mut Vec<i32>) -> Result<bool, StoreError>,
+) -> Result<Vec<Problem>, StoreError> {
+    verify_ahead(store, cfg, min_offset, end, key_hashes_at, |_| {})
+}
+
+/// Entries ahead of the one being checked whose phyOffset [`verify_ahead`]
+/// announces.
+pub const LOOK_AHEAD: u32 = 16;
+
+/// [`verify_into`], also calling `ahead(phy_offset)` with the (untrusted)
+/// phyOffset of the entry [`LOOK_AHEAD`] entries after each one checked, so
+/// that a host can bring the messages `key_hashes_at` is about to read into
+/// its caches. The problems do not depend on `ahead`.
+pub fn verify_ahead<S: PageRead>(
+    store: &S,
+    cfg: &Config,
+    min_offset: u64,
+    end: u64,
+    mut key_hashes_at: impl FnMut(u64, &mut Vec<i32>) -> Result<bool, StoreError>,
+    mut ahead: impl FnMut(i64),
 ) -> Result<Vec<Problem>, StoreError> {
     let segs = store.segments(&LogId::IndexFile)?;
     let mut out = Vec::new();
@@ -682,7 +753,14 @@ pub fn verify<S: PageRead>(
             });
         } else {
             store.with_view(&LogId::IndexFile, s.id, 0, s.len, |b| {
-                check_file(b, g, min_offset, end, &mut key_hashes_at, &mut fp)
+                check_file(
+                    b,
+                    g,
+                    (min_offset, end),
+                    &mut key_hashes_at,
+                    &mut ahead,
+                    &mut fp,
+                )
             })??;
         }
         fp.finish(&mut out);
@@ -694,9 +772,9 @@ pub fn verify<S: PageRead>(
 fn check_file(
     b: &[u8],
     g: IndexGeometry,
-    min_offset: u64,
-    end: u64,
-    key_hashes_at: &mut impl FnMut(u64) -> Result<Option<Vec<i32>>, StoreError>,
+    (min_offset, end): (u64, u64),
+    key_hashes_at: &mut impl FnMut(u64, &mut Vec<i32>) -> Result<bool, StoreError>,
+    ahead: &mut impl FnMut(i64),
     fp: &mut FileProblems,
 ) -> Result<(), StoreError> {
     // The caller checked the length, which holds the 40-byte header.
@@ -752,7 +830,7 @@ fn check_file(
         for first in (0..g.slots).step_by(SLOTS_PER_BLOCK) {
             let last = first.saturating_add(SLOTS_PER_BLOCK as u32).min(g.slots);
             if b.get(g.slot_pos(first)..g.slot_pos(last))
-                .is_some_and(|blk| zeros::first_nonzero(blk).is_none())
+                .is_some_and(|blk| blk.iter().fold(0u8, |a, &x| a | x) == 0)
             {
                 continue;
             }
@@ -803,9 +881,17 @@ fn check_file(
     }
     // (first entry position, how many) below the min offset and past the end.
     let (mut below, mut past) = ((0usize, 0u64), (0usize, 0u64));
-    // Consecutive entries often share a message (UNIQ_KEY, then KEYS tokens).
-    let mut last: Option<(u64, Option<Vec<i32>>)> = None;
+    // Consecutive entries often share a message (UNIQ_KEY, then KEYS tokens):
+    // the offset last looked up, whether a message starts there, its hashes.
+    let mut last: Option<(u64, bool)> = None;
+    let mut hashes = Vec::new();
+    for k in 1..n.min(LOOK_AHEAD) {
+        ahead(entry_at(k).phy_offset);
+    }
     for k in 1..n {
+        if let Some(f) = k.checked_add(LOOK_AHEAD).filter(|&f| f < n) {
+            ahead(entry_at(f).phy_offset);
+        }
         let at = g.entry_pos(k);
         let e = entry_at(k);
         if e.key_hash < 0 {
@@ -854,18 +940,24 @@ fn check_file(
             past.1 += 1;
             continue;
         }
-        if last.as_ref().is_none_or(|(o, _)| *o != phy) {
-            last = Some((phy, key_hashes_at(phy)?));
-        }
-        match last.as_ref().map(|(_, h)| h) {
-            Some(Some(hashes)) if hashes.contains(&e.key_hash) => {}
-            Some(Some(_)) => fp.push(at, Severity::Warning, || {
+        let found = match last {
+            Some((o, found)) if o == phy => found,
+            _ => {
+                hashes.clear();
+                let found = key_hashes_at(phy, &mut hashes)?;
+                last = Some((phy, found));
+                found
+            }
+        };
+        match found {
+            true if hashes.contains(&e.key_hash) => {}
+            true => fp.push(at, Severity::Warning, || {
                 alloc::format!(
                     "entry {k} has keyHash {} but none of the index keys of the message at {phy} hashes to it",
                     e.key_hash
                 )
             }),
-            _ => fp.push(at, Severity::Warning, || {
+            false => fp.push(at, Severity::Warning, || {
                 alloc::format!("entry {k} points at commitlog offset {phy}, where no message starts")
             }),
         }
@@ -897,7 +989,7 @@ mod tests {
     /// `message_keys` lists (its definition), on Java's property edge cases.
     #[test]
     fn key_hashes_match_message_keys() {
-        let cases: [(&[u8], &[u8], i32); 9] = [
+        let cases: [(&[u8], &[u8], i32); 10] = [
             // A truncated sequence right before a space, and one at the end.
             (
                 b"T\xe2\x82",
@@ -905,6 +997,7 @@ mod tests {
                 0,
             ),
             (b"Topic", b"UNIQ_KEY\x01u\x02KEYS\x01 \x02", 0),
+            (b"Topi", b"KEYS\x01k\x02", 0),
             (b"TopicA", b"KEYS\x01k1 k2\x02UNIQ_KEY\x01U\x02", 0),
             (b"TopicA", b"KEYS\x01  a  b \x02KEYS\x01c d\x02", 0),
             (b"TopicA", b"UNIQ_KEY\x01u1\x02UNIQ_KEY\x01u2\x02", 0),
@@ -913,7 +1006,14 @@ mod tests {
             (b"TopicA", b"KEYS\x01\x02\x01x\x02UNIQ_KEY\x01u\x02", 0),
             (b"TopicA", b"KEYS\x01a\x02", SysFlag::TRANSACTION_ROLLBACK),
         ];
-        for (topic, props, sys_flag) in cases {
+        // One hasher across all cases (topics repeat and change): the cached
+        // topic part never leaks into another topic's hashes.
+        let mut hasher = KeyHasher::default();
+        for (topic, props, sys_flag) in cases
+            .into_iter()
+            .chain(cases)
+            .chain(cases.into_iter().rev())
+        {
             let p = MessageParts {
                 v2: None,
                 body_crc: None,
@@ -949,6 +1049,9 @@ mod tests {
                 .map(|(t, k)| key_hash(&build_key(t, k)))
                 .collect();
             assert_eq!(message_key_hashes(&m), want, "{props:?}");
+            let mut with = Vec::new();
+            message_key_hashes_with(&m, &mut with, &mut hasher);
+            assert_eq!(with, want, "{topic:?} {props:?} (shared hasher)");
             assert_eq!(
                 want.is_empty(),
                 sys_flag != 0 || props.is_empty(),

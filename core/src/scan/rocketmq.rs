@@ -34,7 +34,7 @@ use crate::codec::message::{
 };
 use crate::codec::properties::{self, keys};
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::scan::consume_queue::{self, Confirmed, ConsumeQueues, Queue};
+use crate::scan::consume_queue::{self, Confirmed, ConsumeQueues, UnitWindow};
 use crate::scan::index::{self, IndexService};
 use crate::scan::{Problem, ProblemKind, Severity};
 use crate::store::{LogId, MetaFile, PageRead, SegmentId, SegmentInfo, StoreError};
@@ -977,9 +977,13 @@ pub fn index_check<S: PageRead>(
     cfg: &Config,
     summary: &Summary,
 ) -> Result<Vec<Problem>, StoreError> {
-    index::verify(store, &cfg.index, summary.min_offset, summary.end, |o| {
-        index_key_hashes(store, summary, o)
-    })
+    index::verify_into(
+        store,
+        &cfg.index,
+        summary.min_offset,
+        summary.end,
+        |o, out| index_key_hashes_into(store, summary, o, out),
+    )
 }
 
 /// The rest of [`verify_walking`] once [`recover`] gave `rec`: the strict
@@ -1005,7 +1009,7 @@ pub fn verify_recovered<S: PageRead>(
         }
         ControlFlow::Continue(())
     })?;
-    let confirmed = units.confirmed;
+    let confirmed = units.confirmed();
     problems.extend(report.problems);
     problems.extend(check_past_end(store, &rec.summary)?);
     problems.extend(
@@ -1027,12 +1031,14 @@ pub fn verify_recovered<S: PageRead>(
 }
 
 /// The unit of each message in its consume queue, looked up during a walk
-/// (queues found by topic bytes, without a `String` per message).
+/// (queues found by topic bytes, without a `String` per message; units read
+/// a window at a time, [`consume_queue::UnitWindow`]).
 struct UnitCheck<'q> {
     queues: &'q ConsumeQueues,
-    /// Topic bytes, then queue id, to the queue (`None`: no such queue).
-    found: BTreeMap<Vec<u8>, BTreeMap<i32, Option<&'q Queue>>>,
-    confirmed: Confirmed,
+    /// Topic bytes, then queue id, to the queue's window in `windows`
+    /// (`None`: no such queue).
+    found: BTreeMap<Vec<u8>, BTreeMap<i32, Option<usize>>>,
+    windows: Vec<UnitWindow<'q>>,
 }
 
 impl<'q> UnitCheck<'q> {
@@ -1040,7 +1046,7 @@ impl<'q> UnitCheck<'q> {
         Self {
             queues,
             found: BTreeMap::new(),
-            confirmed: Confirmed::default(),
+            windows: Vec::new(),
         }
     }
 
@@ -1052,28 +1058,45 @@ impl<'q> UnitCheck<'q> {
         at: u64,
         m: &MessageView<'_>,
     ) -> Result<Option<CqUnit>, StoreError> {
-        let queues = self.queues;
-        let queue = match self.found.get(m.topic).and_then(|q| q.get(&m.queue_id)) {
-            Some(q) => *q,
-            None => *self
-                .found
-                .entry(m.topic.to_vec())
-                .or_default()
-                .entry(m.queue_id)
-                .or_insert_with(|| queues.get(&properties::lossy(m.topic), m.queue_id)),
+        let w = match self.found.get(m.topic).and_then(|q| q.get(&m.queue_id)) {
+            Some(w) => *w,
+            None => {
+                let q = self.queues.get(&properties::lossy(m.topic), m.queue_id);
+                let w = q.map(|q| {
+                    self.windows.push(UnitWindow::new(q));
+                    self.windows.len() - 1
+                });
+                self.found
+                    .entry(m.topic.to_vec())
+                    .or_default()
+                    .insert(m.queue_id, w);
+                w
+            }
         };
-        let (Some(q), Ok(n)) = (queue, u64::try_from(m.queue_offset)) else {
+        let (Some(w), Ok(n)) = (
+            w.and_then(|w| self.windows.get_mut(w)),
+            u64::try_from(m.queue_offset),
+        ) else {
             return Ok(None);
         };
-        let unit = q.get(store, n)?;
+        let unit = w.get(store, n)?;
         if let Some(u) = unit
             && u.physical_offset == at as i64
             && u.size == m.total_size
             && u.tags_code == m.tags_code()
         {
-            self.confirmed.add(q, n);
+            w.confirm(n);
         }
         Ok(unit)
+    }
+
+    /// Every unit confirmed so far.
+    fn confirmed(self) -> Confirmed {
+        let mut c = Confirmed::default();
+        for w in self.windows {
+            c.absorb(w);
+        }
+        c
     }
 }
 
@@ -1097,6 +1120,30 @@ pub fn index_key_hashes<S: PageRead>(
     Ok(hashes.flatten())
 }
 
+/// [`index_key_hashes`] appended to `out`; false when no message starts at
+/// `offset`.
+pub fn index_key_hashes_into<S: PageRead>(
+    store: &S,
+    summary: &Summary,
+    offset: u64,
+    out: &mut Vec<i32>,
+) -> Result<bool, StoreError> {
+    let found = read_at(
+        store,
+        summary,
+        offset,
+        DecodeOptions::LENIENT,
+        |r| match r {
+            Ok(Record::Message(v)) => {
+                index::message_key_hashes_into(&v, out);
+                true
+            }
+            _ => false,
+        },
+    )?;
+    Ok(found == Some(true))
+}
+
 /// Notices for bytes past the recovered end: a stale or torn tail in the end
 /// file and whole files that Java deletes (the all-zero preallocated file is
 /// normal and not reported).
@@ -1111,15 +1158,10 @@ pub fn check_past_end<S: PageRead>(
             continue;
         }
         let from = summary.end.saturating_sub(f.id);
-        let nonzero = store.with_view(
-            &LogId::CommitLog,
-            f.id,
-            from,
-            f.len - from,
-            crate::scan::zeros::first_nonzero,
-        )?;
+        // Holes (a preallocated, nearly empty last file) are skipped unread.
+        let nonzero = crate::scan::first_nonzero_in(store, &LogId::CommitLog, f.id, from, f.len)?;
         if let Some(p) = nonzero {
-            let at = f.id + from + p as u64;
+            let at = f.id + p;
             let text = if f.id >= summary.end && f.id > summary.min_offset && from == 0 {
                 String::from("file past the recovered end holds data: Java deletes it on load")
             } else {

@@ -408,9 +408,15 @@ fn verify_rocketmq(store: &MmapStore, r: &Resolved) -> Vec<Problem> {
             std::thread::scope(|s| {
                 let index = s.spawn(|| {
                     let mut hashes = KeyHashes::new(store, &summary);
-                    index::verify(store, &cfg.index, summary.min_offset, summary.end, |o| {
-                        hashes.at(o)
-                    })
+                    let mut ahead = Prefetch::new(store, &summary);
+                    index::verify_ahead(
+                        store,
+                        &cfg.index,
+                        summary.min_offset,
+                        summary.end,
+                        |o, out| hashes.at(o, out),
+                        |o| ahead.announce(o),
+                    )
                 });
                 rocketmq::verify_recovered(store, rec, walker, visit, || {
                     index
@@ -429,13 +435,15 @@ fn verify_rocketmq(store: &MmapStore, r: &Resolved) -> Vec<Problem> {
     problems
 }
 
-/// [`rocketmq::index_key_hashes`] for the index check, holding the mapping
+/// [`rocketmq::index_key_hashes_into`] for the index check, holding the mapping
 /// of the segment last read instead of looking it up for every entry.
 struct KeyHashes<'a> {
     store: &'a MmapStore,
     summary: &'a rocketmq::Summary,
     /// The segment last read and its bytes.
     held: Option<(u64, SegmentView)>,
+    /// The last topic's part of the hashes.
+    hasher: index::KeyHasher,
 }
 
 impl<'a> KeyHashes<'a> {
@@ -444,21 +452,22 @@ impl<'a> KeyHashes<'a> {
             store,
             summary,
             held: None,
+            hasher: index::KeyHasher::default(),
         }
     }
 
-    /// Exactly what `rocketmq::index_key_hashes(store, summary, o)` returns.
-    fn at(&mut self, o: u64) -> Result<Option<Vec<i32>>, StoreError> {
+    /// Exactly what `rocketmq::index_key_hashes_into(store, summary, o, out)` returns.
+    fn at(&mut self, o: u64, out: &mut Vec<i32>) -> Result<bool, StoreError> {
         let s = self.summary;
         if o < s.min_offset || o >= s.end {
-            return Ok(None);
+            return Ok(false);
         }
         let Some(seg) = s.files.iter().rev().find(|f| f.id <= o) else {
-            return Ok(None);
+            return Ok(false);
         };
         let pos = o - seg.id;
         if pos >= seg.len {
-            return Ok(None);
+            return Ok(false);
         }
         let len = seg.len.min(s.end - seg.id) - pos;
         if self.held.as_ref().is_none_or(|h| h.0 != seg.id) {
@@ -473,14 +482,86 @@ impl<'a> KeyHashes<'a> {
         match (&self.held, range) {
             (Some((_, bytes)), Some((from, to))) if to <= bytes.len() => {
                 match message::decode(&bytes[from..to], o, DecodeOptions::LENIENT) {
-                    Ok(Record::Message(m)) => Ok(Some(index::message_key_hashes(&m))),
-                    _ => Ok(None),
+                    Ok(Record::Message(m)) => {
+                        index::message_key_hashes_with(&m, out, &mut self.hasher);
+                        Ok(true)
+                    }
+                    _ => Ok(false),
                 }
             }
             // Not mapped, or shorter than listed: the store's own read
             // reports it as it would.
-            _ => rocketmq::index_key_hashes(self.store, s, o),
+            _ => rocketmq::index_key_hashes_into(self.store, s, o, out),
         }
+    }
+}
+
+/// Brings the messages the index check is about to read into the CPU caches
+/// ahead of it: the index entries name them in log order, 1 KiB or more
+/// apart, so each read of a message's header and of its topic and
+/// properties (after the body) would otherwise wait on memory. A hint only:
+/// nothing read here decides anything.
+struct Prefetch<'a> {
+    store: &'a MmapStore,
+    summary: &'a rocketmq::Summary,
+    /// The segment last looked at and its bytes.
+    held: Option<(u64, SegmentView)>,
+}
+
+impl<'a> Prefetch<'a> {
+    fn new(store: &'a MmapStore, summary: &'a rocketmq::Summary) -> Self {
+        Self {
+            store,
+            summary,
+            held: None,
+        }
+    }
+
+    /// The index check will read the message at `o` soon. Its header line
+    /// is fetched, and the two lines before it: the end of the message
+    /// before, where that one's topic and properties lie when the entries
+    /// name consecutive messages (as they do, one key per message); the
+    /// record's own length is not read (that would wait on memory).
+    fn announce(&mut self, o: i64) {
+        let Ok(o) = u64::try_from(o) else {
+            return;
+        };
+        let s = self.summary;
+        if o < s.min_offset || o >= s.end {
+            return;
+        }
+        let Some(seg) = s.files.iter().rev().find(|f| f.id <= o) else {
+            return;
+        };
+        if self.held.as_ref().is_none_or(|h| h.0 != seg.id) {
+            self.held = None;
+            if let Ok(v) = self.store.segment_bytes(&LogId::CommitLog, seg.id) {
+                self.held = Some((seg.id, v));
+            }
+        }
+        let (Some((_, b)), Ok(pos)) = (&self.held, usize::try_from(o - seg.id)) else {
+            return;
+        };
+        prefetch(b, pos);
+        prefetch(b, pos.wrapping_sub(64));
+        prefetch(b, pos.wrapping_sub(128));
+    }
+}
+
+/// Asks the CPU to bring the cache line holding `b[i]` closer (no-op when
+/// `i` is out of bounds or the target has no prefetch instruction).
+#[inline]
+fn prefetch(b: &[u8], i: usize) {
+    if i >= b.len() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it
+        // is in the target's baseline); it is a hint that reads nothing
+        // into the program and never faults, and the address is inside `b`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().add(i).cast::<i8>()) };
     }
 }
 
