@@ -83,6 +83,10 @@ pub enum MetaFile {
     DLedgerCheckpoint,
     /// DLedger `currterm` (text).
     CurrTerm,
+    /// rocketlog's index sync point (`.rocketlog-index-sync` in a RocketMQ
+    /// store's root, which the reference ignores): see
+    /// [`crate::codec::checkpoint::IndexSyncPoint`].
+    IndexSyncPoint,
 }
 
 impl fmt::Display for MetaFile {
@@ -92,6 +96,7 @@ impl fmt::Display for MetaFile {
             Self::Abort => "abort",
             Self::DLedgerCheckpoint => "checkpoint",
             Self::CurrTerm => "currterm",
+            Self::IndexSyncPoint => ".rocketlog-index-sync",
         })
     }
 }

@@ -8,6 +8,12 @@
 //! cargo build --release -p rocketlog --example recover_profile
 //! target/release/examples/recover_profile DIR [MiB] [normal|abnormal]
 //! ```
+//!
+//! Recovery checks the commitlog on every core; `ROCKETLOG_SCAN_THREADS=1`
+//! runs it on one thread, to compare. The zeros past the end of the data are
+//! read only where the file has data (`SEEK_DATA`): a store whose page cache
+//! was dropped past the end (or that was never read there) shows the cost of
+//! a fresh open; pages read there once stay cached and count as data.
 
 use std::io::Write;
 use std::time::Instant;

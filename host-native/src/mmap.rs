@@ -92,6 +92,7 @@ impl StorePaths {
             MetaFile::Abort => Some(self.root.as_ref()?.join("abort")),
             MetaFile::DLedgerCheckpoint => Some(self.dledger.as_ref()?.join("checkpoint")),
             MetaFile::CurrTerm => Some(self.dledger.as_ref()?.join("currterm")),
+            MetaFile::IndexSyncPoint => Some(self.root.as_ref()?.join(".rocketlog-index-sync")),
         }
     }
 
@@ -352,6 +353,57 @@ fn map_file(path: &Path) -> io::Result<Mapped> {
     Ok(Mapped::Map(map))
 }
 
+/// The first data extent of `path` within `pos..end` (`Ok(None)`: only holes
+/// there), from `lseek(SEEK_DATA / SEEK_HOLE)`; `Err` when the file system
+/// cannot tell (the caller then assumes data everywhere).
+///
+/// The answer is as of the call: a live broker may write into a hole a moment
+/// later, exactly as it may write a moment after the bytes were read.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn data_extent(path: &Path, pos: u64, end: u64) -> io::Result<Option<std::ops::Range<u64>>> {
+    use std::os::fd::AsRawFd;
+    // Read-only open, as `map_file`: no create, no truncate, no lock.
+    let file = File::open(path)?;
+    let fd = file.as_raw_fd();
+    let Ok(at) = libc::off_t::try_from(pos) else {
+        return Err(io::Error::other("offset past off_t"));
+    };
+    // SAFETY: `lseek` only moves the offset of `fd`, a descriptor this
+    // function owns (through `file`) for the whole call; it reads no memory
+    // of ours.
+    let data = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
+    if data < 0 {
+        let e = io::Error::last_os_error();
+        // ENXIO: no data at or after `pos` (or `pos` is past the end of file).
+        return match e.raw_os_error() {
+            Some(libc::ENXIO) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    // Non-negative here.
+    let data = data as u64;
+    if data >= end {
+        return Ok(None);
+    }
+    if data < pos {
+        return Err(io::Error::other("SEEK_DATA went backwards"));
+    }
+    // SAFETY: as above; `data` came from the kernel and fits an `off_t`.
+    let hole = unsafe { libc::lseek(fd, data as libc::off_t, libc::SEEK_HOLE) };
+    if hole < 0 {
+        // Data found but not where it ends: assume it runs to `end`.
+        return Ok(Some(data..end));
+    }
+    let hole = (hole as u64).clamp(data + 1, end);
+    Ok(Some(data..hole))
+}
+
+/// Elsewhere the file system is not asked: data may be everywhere.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn data_extent(_path: &Path, pos: u64, end: u64) -> io::Result<Option<std::ops::Range<u64>>> {
+    Ok(Some(pos..end))
+}
+
 fn io_error(e: &io::Error, path: &Path) -> StoreError {
     let kind = match e.kind() {
         io::ErrorKind::NotFound => StoreErrorKind::NotFound,
@@ -424,6 +476,28 @@ impl PageRead for MmapStore {
         Ok(f(&bytes[r]))
     }
 
+    /// Asks the file system where `pos..end` of the segment file holds data
+    /// (`lseek` `SEEK_DATA`, then `SEEK_HOLE`): holes of a sparse file and
+    /// preallocated, never-written extents read as zeros and are skipped
+    /// without faulting their pages in. The file is opened read-only for the
+    /// question and closed again; nothing is locked or changed. Any answer
+    /// the file system cannot give falls back to "maybe data everywhere".
+    fn data_range(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        end: u64,
+    ) -> Result<Option<std::ops::Range<u64>>, StoreError> {
+        if pos >= end {
+            return Ok(None);
+        }
+        let Some(path) = self.paths.segment_path(log, seg) else {
+            return Ok(Some(pos..end));
+        };
+        Ok(data_extent(&path, pos, end).unwrap_or(Some(pos..end)))
+    }
+
     fn read_meta(&self, file: MetaFile) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(path) = self.paths.meta_path(file) else {
             return Ok(None);
@@ -483,5 +557,55 @@ mod tests {
             .is_empty()
         );
         assert_eq!(s.read_meta(MetaFile::StoreCheckpoint), Ok(None));
+    }
+
+    /// `data_range` over a sparse file: holes are skipped, every data
+    /// extent holding a non-zero byte is returned, and the scan through it
+    /// finds the same first non-zero byte as reading everything (the oracle).
+    #[test]
+    fn data_range_skips_holes_and_keeps_data() {
+        use std::io::{Seek, SeekFrom, Write};
+        let t = tempfile::tempdir().unwrap();
+        let cl = t.path().join("commitlog");
+        fs::create_dir_all(&cl).unwrap();
+        let path = cl.join(layout::file_name(0));
+        let len: u64 = 64 << 20;
+        let mut f = File::create(&path).unwrap();
+        f.set_len(len).unwrap();
+        // Data at the head, then a hole, then one non-zero byte at 40 MiB + 3.
+        f.write_all(&[7u8; 4096]).unwrap();
+        let late = (40 << 20) + 3;
+        f.seek(SeekFrom::Start(late)).unwrap();
+        f.write_all(&[0x99]).unwrap();
+        f.sync_all().unwrap();
+        drop(f);
+        let s = MmapStore::new(StorePaths {
+            commitlog: Some(LogSource::Dir(cl.clone())),
+            ..StorePaths::default()
+        });
+        let log = LogId::CommitLog;
+        let whole = s.segment_bytes(&log, 0).unwrap();
+        for from in [0, 1, 4095, 4096, 8192, 1 << 20, late - 1, late, late + 1] {
+            let want = rocketlog_core::scan::zeros::first_nonzero(&whole[from as usize..])
+                .map(|p| from + p as u64);
+            let got = rocketlog_core::scan::first_nonzero_in(&s, &log, 0, from, len).unwrap();
+            assert_eq!(got, want, "from {from}");
+            // Each hint lies within the asked range and starts at or after it.
+            if let Some(r) = s.data_range(&log, 0, from, len).unwrap() {
+                assert!(from <= r.start && r.start < r.end && r.end <= len, "{r:?}");
+            }
+        }
+        // Past the last data there is nothing to read (where the file system
+        // knows its holes; a file system that does not may say "data").
+        if let Some(r) = s.data_range(&log, 0, late + 4096, len).unwrap() {
+            assert!(
+                whole[r.start as usize..r.end as usize]
+                    .iter()
+                    .all(|&b| b == 0)
+            );
+        }
+        assert_eq!(s.data_range(&log, 0, 5, 5).unwrap(), None);
+        // Nothing was created next to the file.
+        assert_eq!(fs::read_dir(&cl).unwrap().count(), 1);
     }
 }

@@ -172,6 +172,7 @@ impl CrashStore {
                 MetaFile::Abort,
                 MetaFile::DLedgerCheckpoint,
                 MetaFile::CurrTerm,
+                MetaFile::IndexSyncPoint,
             ] {
                 if let Ok(Some(b)) = mem.read_meta(f) {
                     st.meta.insert(f, b);

@@ -404,6 +404,18 @@ impl<S: PageStore> CommitLog<S> {
         namer: Box<IndexNamer>,
         now_ms: i64,
     ) -> Result<Self, EngineError> {
+        Self::open_with(store, cfg, namer, now_ms, &super::fanout::Sequential)
+    }
+
+    /// [`Self::open`] with recovery's per-byte checks (the CRC of every
+    /// record) spread over `fanout`'s jobs; the result is the same.
+    pub fn open_with(
+        store: S,
+        cfg: CommitLogConfig,
+        namer: Box<IndexNamer>,
+        now_ms: i64,
+        fanout: &dyn super::fanout::Fanout,
+    ) -> Result<Self, EngineError> {
         cfg.validate()?;
         let mut e = Self {
             log: SegLog::new(LogId::CommitLog, cfg.mapped_file_size_commit_log, 0),
@@ -419,7 +431,7 @@ impl<S: PageStore> CommitLog<S> {
             report: RecoveryReport::default(),
             buf: Vec::new(),
         };
-        e.recover(now_ms)?;
+        e.recover(now_ms, fanout)?;
         e.store.write_meta(MetaFile::Abort, Some(b""))?;
         Ok(e)
     }
@@ -617,8 +629,28 @@ impl<S: PageStore> CommitLog<S> {
         // is none of the keys read here): the facts equal `RecordRef::of`
         // over the stored record.
         let props = parts.properties;
-        let text = |k: &str| properties::get(props, k).map(String::from_utf8_lossy);
         let ts = parts.store_timestamp;
+        // The three properties dispatch reads, in one pass over the pairs
+        // (last occurrence wins, as `properties::get` and Java's map).
+        let (mut uniq, mut keys_v, mut tags) = (None, None, None);
+        properties::for_each_pair(props, |k, v| {
+            if k == keys::UNIQ_KEY.as_bytes() {
+                uniq = Some(v);
+            } else if k == keys::KEYS.as_bytes() {
+                keys_v = Some(v);
+            } else if k == keys::TAGS.as_bytes() {
+                tags = Some(v);
+            }
+        });
+        let tags_code = if topic.as_bytes() == message::SCHEDULE_TOPIC {
+            // Delayed messages: the deliver time (the codec's rule).
+            message::tags_code_of(topic.as_bytes(), props, ts)
+        } else {
+            match tags {
+                Some(t) if !t.is_empty() => i64::from(crate::java::bytes_hash(t)),
+                _ => 0,
+            }
+        };
         let meta = RecordRef {
             offset: at,
             size: len as i32,
@@ -627,9 +659,9 @@ impl<S: PageStore> CommitLog<S> {
             queue_offset: parts.queue_offset,
             sys_flag: parts.stored_sys_flag(),
             store_timestamp: ts,
-            tags_code: message::tags_code_of(topic.as_bytes(), props, ts),
-            uniq_key: text(keys::UNIQ_KEY),
-            keys: text(keys::KEYS),
+            tags_code,
+            uniq_key: uniq.map(String::from_utf8_lossy),
+            keys: keys_v.map(String::from_utf8_lossy),
         };
         self.last_store_ts = ts;
         self.dispatch(&meta, 0, ts)?;
@@ -945,6 +977,14 @@ impl<S: PageStore> CommitLog<S> {
         self.checkpoint.index_msg_timestamp = self.index.sealed_timestamp;
         self.store
             .write_meta(MetaFile::StoreCheckpoint, Some(&self.checkpoint.encode()))?;
+        // After the index sync it describes; only when it moved.
+        if let Some(p) = self.index.sync_point()
+            && self.index.sync_point_written != Some(p)
+        {
+            self.store
+                .write_meta(MetaFile::IndexSyncPoint, Some(&p.encode()))?;
+            self.index.sync_point_written = Some(p);
+        }
         Ok(())
     }
 

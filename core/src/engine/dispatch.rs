@@ -7,6 +7,7 @@
 //! with small reads and writes (header, one slot, one entry), never by loading
 //! a whole file.
 
+use crate::codec::checkpoint::IndexSyncPoint;
 use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -456,6 +457,11 @@ pub struct IndexFiles {
     pub sealed_timestamp: i64,
     /// The active file has unsynced changes.
     pub(crate) dirty: bool,
+    /// What the last [`Self::sync`] made durable: the checkpoint carries it
+    /// so that recovery after a crash checks only the entries after it.
+    pub(crate) synced: Option<IndexSyncPoint>,
+    /// The sync point last written to the store.
+    pub(crate) sync_point_written: Option<IndexSyncPoint>,
 }
 
 /// Names a new index file (`yyyyMMddHHmmssSSS` of the given time, local time
@@ -472,6 +478,8 @@ impl IndexFiles {
             files: Vec::new(),
             sealed_timestamp: 0,
             dirty: false,
+            synced: None,
+            sync_point_written: None,
         }
     }
 
@@ -524,15 +532,27 @@ impl IndexFiles {
         Ok(())
     }
 
-    /// Makes the active file durable.
+    /// Makes the active file durable, and remembers how far ([`Self::sync_point`]).
     pub fn sync<S: PageStore>(&mut self, store: &S) -> Result<(), StoreError> {
-        if self.dirty
-            && let Some(&(seg, _)) = self.files.last()
-        {
-            store.sync(&LogId::IndexFile, seg, 0..self.geometry.file_len())?;
+        if let Some(&(seg, h)) = self.files.last() {
+            let point = IndexSyncPoint {
+                file: seg,
+                count: h.effective_count(),
+            };
+            // Also when nothing changed since this engine opened the file:
+            // the sync point may only vouch for what this process synced.
+            if self.dirty || self.synced != Some(point) {
+                store.sync(&LogId::IndexFile, seg, 0..self.geometry.file_len())?;
+            }
+            self.synced = Some(point);
         }
         self.dirty = false;
         Ok(())
+    }
+
+    /// The active file's entries the last [`Self::sync`] made durable.
+    pub fn sync_point(&self) -> Option<IndexSyncPoint> {
+        self.synced
     }
 
     /// `IndexService.buildIndex` for one record, skipping its first `skip`

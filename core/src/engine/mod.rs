@@ -5,6 +5,7 @@ pub mod commitlog;
 pub mod dispatch;
 pub mod dledger;
 pub mod expiry;
+pub mod fanout;
 pub mod flush;
 pub mod recovery;
 pub mod segments;

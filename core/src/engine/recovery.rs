@@ -10,7 +10,13 @@
 //!    (BODYCRC, the `__CRC32#` property when present, PHYSICALOFFSET equal to
 //!    the actual position, lengths, BLANK size equal to the rest of the file, at
 //!    least 8 bytes left after every record). The scan ends at the first record
-//!    that fails; the end is *clean* if only zeros follow.
+//!    that fails; the end is *clean* if only zeros follow. The records are
+//!    checked in stretches by the jobs of a [`Fanout`](super::fanout::Fanout)
+//!    (all cores on a native host) and joined in log order, which gives the
+//!    sequential result exactly (`stretches`); the zeros past the end are
+//!    read only where the store reports data
+//!    ([`PageRead::data_range`]: the holes of a preallocated file are not
+//!    faulted in).
 //! 2. **Decision.** [`RecoveryMode::Strict`] refuses (and changes nothing) if
 //!    any non-zero byte lies past the valid end; [`RecoveryMode::Repair`]
 //!    zeroes the torn tail durably and removes later files, so nothing cut off
@@ -18,7 +24,10 @@
 //! 3. **Consume queues.** Each queue is read up to its first invalid unit;
 //!    every unit a valid record should have is checked or re-dispatched, units
 //!    pointing past the valid end are zeroed, and a queue whose first file
-//!    starts above 0 gets `fillPreBlank` fillers.
+//!    starts above 0 gets `fillPreBlank` fillers. The records are decoded
+//!    again for this (and for the index) by the fanout's jobs, in pieces
+//!    between the record boundaries step 1 noted; the units are compared and
+//!    written in log order on the calling thread (`redispatch`).
 //! 4. **IndexFile.** Sealed (full, synced) files are kept while their entries
 //!    lie below the valid end; the first file that does not qualify (always
 //!    the active one after an abnormal shutdown) is rebuilt in place from the
@@ -35,6 +44,7 @@ use super::commitlog::{CommitLog, EngineError};
 use super::dispatch::{
     ConsumeQueue, IndexFiles, RecordRef, UnitPut, UnitPutError, trailing_keys_of_last, unit_pos,
 };
+use super::fanout::Sequential;
 use crate::codec::checkpoint::StoreCheckpoint;
 use crate::codec::consume_queue::{CQ_UNIT_SIZE, CqUnit};
 use crate::codec::message::{self, DecodeOptions, PropCrcCheck, Record};
@@ -161,36 +171,46 @@ impl fmt::Display for RecoveryReport {
     }
 }
 
-/// Result of checking one commitlog file.
+/// Result of checking (part of) one commitlog file.
+#[derive(Debug, Clone, Default)]
 struct SegScan {
     records: u64,
     blanks: u64,
-    /// Position where valid data ends (the file size after a BLANK).
+    /// Where the scan stopped: the position of the first record at or past
+    /// the bound it was given, or where valid data ends (the file size after
+    /// a BLANK).
     end_pos: u64,
+    /// The file ends with a valid BLANK.
     rolled: bool,
+    /// Why the records ended before the end of the file (not rolled).
     stop: Option<DecodeError>,
-    /// End of the last non-zero byte at or after `end_pos` (0 if none).
-    dirty_to: u64,
-    dirty_bytes: u64,
     last_record: Option<u64>,
 }
 
-fn scan_segment(buf: &[u8], base: u64, opts: DecodeOptions) -> SegScan {
+impl SegScan {
+    /// The records ended in this stretch (a BLANK or a record that failed).
+    fn ended(&self) -> bool {
+        self.rolled || self.stop.is_some()
+    }
+}
+
+/// Checks the records of a commitlog file (`buf`, the whole file, at `base`)
+/// starting at `from` (a record boundary) until one starts at or past `to`,
+/// or the records end: a BLANK reaching the end of the file, or the first
+/// record that fails a check. Starting at 0 with `to` at least the file size
+/// this is the whole file's scan; stretches of it can be checked apart and
+/// joined in order when each starts where the previous one's `end_pos` is.
+fn scan_segment(buf: &[u8], base: u64, opts: DecodeOptions, from: u64, to: u64) -> SegScan {
     let size = buf.len() as u64;
-    let mut s = SegScan {
-        records: 0,
-        blanks: 0,
-        end_pos: 0,
-        rolled: false,
-        stop: None,
-        dirty_to: 0,
-        dirty_bytes: 0,
-        last_record: None,
-    };
-    let mut pos = 0u64;
+    let mut s = SegScan::default();
+    let mut pos = from;
     loop {
+        if pos >= to {
+            s.end_pos = pos;
+            return s;
+        }
         let abs = base + pos;
-        let rest = &buf[pos as usize..];
+        let rest = buf.get(pos as usize..).unwrap_or_default();
         let err = match decode_checked(rest, abs, opts) {
             Ok(Record::Message(m)) => {
                 let len = m.total_size as u64;
@@ -232,11 +252,7 @@ fn scan_segment(buf: &[u8], base: u64, opts: DecodeOptions) -> SegScan {
             Err(e) => e,
         };
         s.end_pos = pos;
-        if let Some(last) = zeros::last_nonzero(rest) {
-            s.dirty_to = pos + last as u64 + 1;
-            s.dirty_bytes = zeros::count_nonzero(rest);
-            s.stop = Some(err);
-        }
+        s.stop = Some(err);
         return s;
     }
 }
@@ -299,8 +315,108 @@ fn implausible(m: &message::MessageView<'_>, offset: u64) -> Option<&'static str
     None
 }
 
-fn nonzero_bytes(buf: &[u8]) -> u64 {
-    zeros::count_nonzero(buf)
+/// Units of one part of a consume-queue file, read up to the first one that
+/// is bad on its own or after the part's earlier units.
+#[derive(Default)]
+struct UnitRun {
+    units: Vec<CqUnit>,
+    /// Fillers before the first real unit.
+    fillers: usize,
+    first_real: Option<i64>,
+    /// PHYSICALOFFSET of the last real unit, -1 if none.
+    last_real: i64,
+    /// Stopped at a bad unit (else the part ended).
+    bad: bool,
+}
+
+impl UnitRun {
+    fn read(b: &[u8], plausible: &(impl Fn(&CqUnit) -> bool + Sync)) -> Self {
+        let mut r = Self {
+            last_real: -1,
+            ..Self::default()
+        };
+        for c in b.chunks_exact(CQ_UNIT_SIZE) {
+            let u = CqUnit::decode(c).unwrap_or_default();
+            let real = !u.is_filler();
+            // A filler after a real unit is not something a writer produces.
+            let bad = !u.is_valid()
+                || (real && (u.physical_offset <= r.last_real || !plausible(&u)))
+                || (!real && r.last_real >= 0);
+            if bad {
+                r.bad = true;
+                break;
+            }
+            if real {
+                r.first_real.get_or_insert(u.physical_offset);
+                r.last_real = u.physical_offset;
+            } else {
+                r.fillers += 1;
+            }
+            r.units.push(u);
+        }
+        r
+    }
+}
+
+/// Units per part of a consume-queue file read by one job, at least.
+const MIN_UNIT_PART: usize = 4096;
+
+/// The units of a consume-queue file (`b`) up to the first invalid one, after
+/// `prev_phy` (the last real unit's PHYSICALOFFSET before the file, -1 if
+/// none), appended to `out`: how many, and whether the whole file was valid.
+/// Parts of the file are read by `fanout`'s jobs and joined in order with
+/// the checks that span parts, so the result is the one-pass reading's.
+fn scan_units(
+    b: &[u8],
+    plausible: &(impl Fn(&CqUnit) -> bool + Sync),
+    prev_phy: &mut i64,
+    out: &mut Vec<CqUnit>,
+    fanout: &dyn super::fanout::Fanout,
+) -> (u64, bool) {
+    let units = b.len() / CQ_UNIT_SIZE;
+    let width = fanout.width();
+    let per = if width <= 1 {
+        units.max(1)
+    } else {
+        units.div_ceil(width * 8).max(MIN_UNIT_PART)
+    };
+    let mut runs: Vec<UnitRun> = Vec::new();
+    runs.resize_with(units.div_ceil(per), UnitRun::default);
+    if runs.len() <= 1 {
+        runs.truncate(0);
+        runs.push(UnitRun::read(b, plausible));
+    } else {
+        let mut jobs: Vec<_> = runs
+            .iter_mut()
+            .zip(b.chunks(per * CQ_UNIT_SIZE))
+            .map(|(slot, part)| move || *slot = UnitRun::read(part, plausible))
+            .collect();
+        let mut refs: Vec<&mut (dyn FnMut() + Send)> = jobs
+            .iter_mut()
+            .map(|j| j as &mut (dyn FnMut() + Send))
+            .collect();
+        fanout.run(&mut refs);
+    }
+    let mut n = 0u64;
+    for r in runs {
+        // The checks across parts: no filler after a real unit, offsets rising.
+        if *prev_phy >= 0 && r.fillers > 0 {
+            return (n, false);
+        }
+        if r.first_real.is_some_and(|f| f <= *prev_phy) {
+            out.extend_from_slice(&r.units[..r.fillers]);
+            return (n + r.fillers as u64, false);
+        }
+        n += r.units.len() as u64;
+        out.extend_from_slice(&r.units);
+        if r.last_real >= 0 {
+            *prev_phy = r.last_real;
+        }
+        if r.bad {
+            return (n, false);
+        }
+    }
+    (n, true)
 }
 
 /// Per-queue facts from the structural scan.
@@ -316,10 +432,15 @@ struct QueueScan {
 
 mod index;
 mod redispatch;
+mod stretches;
 
 impl<S: PageStore> CommitLog<S> {
     /// Recovers the commitlog, consume queues and index files (see the module docs).
-    pub(crate) fn recover(&mut self, now_ms: i64) -> Result<(), EngineError> {
+    pub(crate) fn recover(
+        &mut self,
+        now_ms: i64,
+        fanout: &dyn super::fanout::Fanout,
+    ) -> Result<(), EngineError> {
         let mut rep = RecoveryReport {
             abnormal_shutdown: self.store.read_meta(MetaFile::Abort)?.is_some(),
             mode: self.cfg.recovery_mode,
@@ -373,29 +494,62 @@ impl<S: PageStore> CommitLog<S> {
         let mut ended = false;
         let mut tail_dirty_to = 0u64;
         let mut last_record = None;
+        // Record boundaries noted by the scan, where step 5's pieces start.
+        let mut starts = Vec::new();
         for s in &segs {
             if ended {
-                let dirty =
-                    self.store
-                        .with_view(&LogId::CommitLog, s.id, 0, size, nonzero_bytes)?;
-                rep.dirty_bytes_past_end += dirty;
+                let dirt = zeros::find_nonzero(
+                    &self.store,
+                    &LogId::CommitLog,
+                    s.id,
+                    0,
+                    size,
+                    true,
+                    fanout,
+                )?;
+                rep.dirty_bytes_past_end += dirt.count;
                 continue;
             }
             rep.segments_checked += 1;
-            let r = self
+            let data_end = if fanout.width() > 1 {
+                stretches::data_end(&self.store, &LogId::CommitLog, s.id, 0, size)?
+            } else {
+                size
+            };
+            let joined = self
                 .store
                 .with_view(&LogId::CommitLog, s.id, 0, size, |b| {
-                    scan_segment(b, s.id, opts)
+                    stretches::scan_segment_parallel(
+                        b,
+                        s.id,
+                        opts,
+                        data_end,
+                        stretches::stretch_for(data_end, fanout.width()),
+                        fanout,
+                    )
                 })?;
+            starts.extend(joined.starts.iter().map(|p| s.id + p));
+            let r = joined.scan;
             rep.records_checked += r.records;
             rep.blanks_checked += r.blanks;
             last_record = r.last_record.or(last_record);
             end = s.id + r.end_pos;
             if !r.rolled {
                 ended = true;
-                tail_dirty_to = s.id + r.dirty_to;
-                rep.dirty_bytes_past_end += r.dirty_bytes;
-                rep.stopped_by = r.stop;
+                let dirt = zeros::find_nonzero(
+                    &self.store,
+                    &LogId::CommitLog,
+                    s.id,
+                    r.end_pos,
+                    size,
+                    true,
+                    fanout,
+                )?;
+                if let Some(to) = dirt.end {
+                    tail_dirty_to = s.id + to;
+                    rep.dirty_bytes_past_end += dirt.count;
+                    rep.stopped_by = r.stop;
+                }
             }
         }
         rep.min_offset = min;
@@ -425,7 +579,7 @@ impl<S: PageStore> CommitLog<S> {
         self.log = log;
 
         // 3. Consume queues: structural scan.
-        let mut scans = self.scan_queues(&mut rep, min)?;
+        let mut scans = self.scan_queues(&mut rep, min, fanout)?;
 
         // 4. Index plan.
         let index_from = if self.cfg.message_index_enable {
@@ -435,11 +589,12 @@ impl<S: PageStore> CommitLog<S> {
         };
 
         // 5. Re-check and re-dispatch from the commitlog.
-        let mut seen = self.redispatch(&mut rep, &mut scans, min, end, index_from, now_ms)?;
-        let seen: alloc::collections::BTreeMap<(String, i32), i64> = seen.take_seen();
+        let seen = self.redispatch(
+            &mut rep, &mut scans, min, end, index_from, now_ms, &starts, fanout,
+        )?;
 
         // 6. Drop units past the valid end.
-        self.finish_queues(&mut rep, &scans, &seen, min)?;
+        self.finish_queues(&mut rep, &scans, &seen, min, fanout)?;
         self.index.sync(&self.store)?;
         if let Some(last) = last_record {
             self.checkpoint.confirm_phy_offset = last as i64;
@@ -453,6 +608,7 @@ impl<S: PageStore> CommitLog<S> {
         &mut self,
         rep: &mut RecoveryReport,
         min: u64,
+        fanout: &dyn super::fanout::Fanout,
     ) -> Result<alloc::collections::BTreeMap<(String, i32), QueueScan>, EngineError> {
         let cq_size = self.cfg.consume_queue_file_size();
         let log_size = self.cfg.mapped_file_size_commit_log;
@@ -507,23 +663,7 @@ impl<S: PageStore> CommitLog<S> {
                 // Units up to the first invalid one; a filler after a real unit
                 // is not something a writer produces.
                 let (units, complete) = self.store.with_view(&log, seg, 0, cq_size, |b| {
-                    let mut n = 0u64;
-                    for c in b.chunks_exact(CQ_UNIT_SIZE) {
-                        let u = CqUnit::decode(c).unwrap_or_default();
-                        let real = !u.is_filler();
-                        let bad = !u.is_valid()
-                            || (real && (u.physical_offset <= prev_phy || !plausible(&u)))
-                            || (!real && prev_phy >= 0);
-                        if bad {
-                            return (n, false);
-                        }
-                        if real {
-                            prev_phy = u.physical_offset;
-                        }
-                        units_read.push(u);
-                        n += 1;
-                    }
-                    (n, true)
+                    scan_units(b, &plausible, &mut prev_phy, &mut units_read, fanout)
                 })?;
                 end = seg + units * CQ_UNIT_SIZE as u64;
                 if !complete {
@@ -569,20 +709,32 @@ pub fn check_commitlog<R: PageRead>(
         }
         if ended {
             rep.dirty_bytes_past_end +=
-                store.with_view(&LogId::CommitLog, s.id, 0, s.len, nonzero_bytes)?;
+                zeros::find_nonzero(store, &LogId::CommitLog, s.id, 0, s.len, true, &Sequential)?
+                    .count;
             continue;
         }
         rep.segments_checked += 1;
         let r = store.with_view(&LogId::CommitLog, s.id, 0, s.len, |b| {
-            scan_segment(b, s.id, opts)
+            scan_segment(b, s.id, opts, 0, s.len)
         })?;
         rep.records_checked += r.records;
         rep.blanks_checked += r.blanks;
         rep.valid_end = s.id + r.end_pos;
         if !r.rolled {
             ended = true;
-            rep.dirty_bytes_past_end += r.dirty_bytes;
-            rep.stopped_by = r.stop;
+            let dirt = zeros::find_nonzero(
+                store,
+                &LogId::CommitLog,
+                s.id,
+                r.end_pos,
+                s.len,
+                true,
+                &Sequential,
+            )?;
+            if dirt.end.is_some() {
+                rep.dirty_bytes_past_end += dirt.count;
+                rep.stopped_by = r.stop;
+            }
         }
     }
     Ok(rep)
@@ -698,6 +850,8 @@ mod tests {
             let f = UnitFacts {
                 offset: 42,
                 size: m.total_size,
+                topic: 0..0,
+                queue_id: m.queue_id,
                 queue: None,
                 queue_offset: m.queue_offset,
                 store_timestamp: m.store_timestamp,
@@ -706,6 +860,72 @@ mod tests {
             };
             let want = RecordMeta::of(&m, 42);
             assert_eq!(text.record(&f), Some(want.as_ref()), "{props:?}");
+        }
+    }
+
+    /// Runs the jobs last first.
+    struct Reversed(usize);
+
+    impl crate::engine::fanout::Fanout for Reversed {
+        fn width(&self) -> usize {
+            self.0
+        }
+        fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
+            for j in jobs.iter_mut().rev() {
+                j();
+            }
+        }
+    }
+
+    /// A consume-queue file read in parts gives the one-pass reading, with
+    /// fillers, disorder, implausible and invalid units at part boundaries.
+    #[test]
+    fn unit_parts_join_to_the_one_pass_reading() {
+        let n = 5 * MIN_UNIT_PART + 77;
+        let unit = |i: usize| CqUnit {
+            physical_offset: 1000 + 100 * i as i64,
+            size: 100,
+            tags_code: i as i64,
+        };
+        let plausible = |u: &CqUnit| u.size < 5000;
+        let edits: [&[(usize, CqUnit)]; 9] = [
+            &[],
+            &[(0, CqUnit::FILLER), (1, CqUnit::FILLER)],
+            &[(MIN_UNIT_PART, CqUnit::FILLER)],
+            &[(MIN_UNIT_PART - 1, CqUnit::FILLER)],
+            &[(2 * MIN_UNIT_PART, unit(3))],
+            &[(2 * MIN_UNIT_PART + 1, unit(3))],
+            &[(3 * MIN_UNIT_PART, CqUnit::default())],
+            &[(
+                4 * MIN_UNIT_PART,
+                CqUnit {
+                    size: 9999,
+                    ..unit(4 * MIN_UNIT_PART)
+                },
+            )],
+            &[(n - 1, CqUnit::default())],
+        ];
+        for (k, e) in edits.iter().enumerate() {
+            for lead in [0usize, MIN_UNIT_PART + 5] {
+                let mut units: Vec<CqUnit> = (0..n).map(unit).collect();
+                for u in units.iter_mut().take(lead) {
+                    *u = CqUnit::FILLER;
+                }
+                for &(i, u) in e.iter() {
+                    units[i] = u;
+                }
+                let b: Vec<u8> = units.iter().flat_map(|u| u.encode()).collect();
+                for prev in [-1i64, 500, 1000] {
+                    let (mut p1, mut o1) = (prev, Vec::new());
+                    let want = scan_units(&b, &plausible, &mut p1, &mut o1, &Sequential);
+                    for w in [2, 3] {
+                        let (mut p2, mut o2) = (prev, Vec::new());
+                        let got = scan_units(&b, &plausible, &mut p2, &mut o2, &Reversed(w));
+                        assert_eq!((got, p2), (want, p1), "edit {k} lead {lead} prev {prev}");
+                        assert!(o1 == o2, "edit {k} lead {lead} prev {prev}");
+                    }
+                }
+            }
         }
     }
 

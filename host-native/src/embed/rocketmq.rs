@@ -32,7 +32,7 @@ use super::config::{FlushDiskType, RocketMqConfig};
 use super::error::Error;
 use crate::cleaner::{CleanStats, Cleanable, Cleaner};
 use crate::flusher::{FlushSettings, FlushStats, Flusher, Hook};
-use crate::store::{DiskStore, Fx, Layout, Prefault, StoreLock, os};
+use crate::store::{DiskStore, Fx, Layout, Prefault, StoreLock, Threads, os};
 
 type Engine = CommitLog<Checked<DiskStore>>;
 
@@ -358,7 +358,14 @@ impl RocketMqStore {
             Prefault::Write
         });
         store.remove_empty_tails()?;
-        let engine = CommitLog::open(Checked::new(store.clone()), cfg.engine(), namer, now())?;
+        // Recovery checks the commitlog on every core.
+        let engine = CommitLog::open_with(
+            Checked::new(store.clone()),
+            cfg.engine(),
+            namer,
+            now(),
+            &Threads::host(),
+        )?;
         let report = engine.recovery_report().clone();
         // As Java: the abort marker holds the broker's PID.
         store.write_meta(

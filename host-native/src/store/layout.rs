@@ -73,6 +73,9 @@ impl Layout {
         match (self, file) {
             (Self::RocketMq { root }, MetaFile::StoreCheckpoint) => Some(root.join("checkpoint")),
             (Self::RocketMq { root }, MetaFile::Abort) => Some(root.join("abort")),
+            (Self::RocketMq { root }, MetaFile::IndexSyncPoint) => {
+                Some(root.join(".rocketlog-index-sync"))
+            }
             (Self::DLedger { dir }, MetaFile::DLedgerCheckpoint) => Some(dir.join("checkpoint")),
             (Self::DLedger { dir }, MetaFile::CurrTerm) => Some(dir.join("currterm")),
             (Self::DLedger { dir }, MetaFile::Abort) => Some(dir.join("abort")),

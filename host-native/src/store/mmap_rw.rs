@@ -645,6 +645,66 @@ impl PageRead for Disk {
         self.check()?;
         meta::read(&self.meta_path(file)?)
     }
+
+    fn data_range(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        end: u64,
+    ) -> Result<Option<Range<u64>>, StoreError> {
+        self.check()?;
+        self.on_segment(log, seg, |s| seek_data(&s.file, pos, end))
+    }
+}
+
+/// [`PageRead::data_range`] of a file: `lseek(SEEK_DATA)` then
+/// `lseek(SEEK_HOLE)`. Holes of a sparse file and unwritten (fallocated)
+/// extents without pages in the page cache read as zeros; the kernel counts
+/// dirty and cached pages of such extents as data, so bytes written through
+/// the mapping but not yet written back are never skipped. A hint only: any
+/// failure other than ENXIO ("no data at or after `pos`") answers `pos..end`.
+#[cfg(target_os = "linux")]
+fn seek_data(file: &File, pos: u64, end: u64) -> Option<Range<u64>> {
+    if pos >= end {
+        return None;
+    }
+    let everything = Some(pos..end);
+    let Ok(at) = libc::off_t::try_from(pos) else {
+        return everything;
+    };
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is open for the duration of the call; lseek only moves the
+    // file offset, which the store never uses (it reads and writes through
+    // the mapping).
+    let d = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
+    if d < 0 {
+        return match io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENXIO) => None,
+            _ => everything,
+        };
+    }
+    let d = d as u64;
+    if d >= end {
+        return None;
+    }
+    // SAFETY: as above.
+    let h = unsafe { libc::lseek(fd, d as libc::off_t, libc::SEEK_HOLE) };
+    if h < 0 {
+        return Some(d.max(pos)..end);
+    }
+    let h = (h as u64).min(end);
+    // A hole before the data it was asked from is not something lseek
+    // returns; should it, trust nothing.
+    if d < pos || h <= d {
+        return everything;
+    }
+    Some(d..h)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn seek_data(_file: &File, pos: u64, end: u64) -> Option<Range<u64>> {
+    (pos < end).then_some(pos..end)
 }
 
 impl PageStore for Disk {
@@ -788,7 +848,7 @@ impl PageStore for Disk {
             let path = self.meta_path(file)?;
             // Java's string2File keeps a `.bak` of its text files; the RocketMQ
             // checkpoint is a mapped file and has none.
-            let bak = !matches!(file, MetaFile::StoreCheckpoint);
+            let bak = !matches!(file, MetaFile::StoreCheckpoint | MetaFile::IndexSyncPoint);
             meta::replace(&path, contents, bak)
         })
     }
@@ -823,6 +883,15 @@ impl PageRead for DiskStore {
     }
     fn read_meta(&self, file: MetaFile) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.read_meta(file)
+    }
+    fn data_range(
+        &self,
+        log: &LogId,
+        seg: SegmentId,
+        pos: u64,
+        end: u64,
+    ) -> Result<Option<Range<u64>>, StoreError> {
+        self.0.data_range(log, seg, pos, end)
     }
 }
 
@@ -974,6 +1043,45 @@ mod tests {
             s.segments(&log).unwrap(),
             [SegmentInfo { id: 0, len }, SegmentInfo { id: len, len }]
         );
+    }
+
+    /// `data_range` over a sparse file never hides a non-zero byte: the
+    /// ranges it reports cover every one, lie inside what was asked, and a
+    /// fully written file is one range.
+    #[test]
+    fn data_ranges_cover_every_written_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = DiskStore::new(Layout::rocketmq(dir.path()));
+        let log = LogId::CommitLog;
+        let len = 8u64 << 20;
+        fs::create_dir_all(dir.path().join("commitlog")).unwrap();
+        let path = s.segment_path(&log, 0).unwrap();
+        let f = File::create(&path).unwrap();
+        f.set_len(len).unwrap();
+        // Bytes written through the file (a hole between them), and one
+        // through the mapping that is still only a dirty page.
+        let marks = [10u64, 3 << 20, (6 << 20) + 5, len - 1];
+        for &m in &marks[..3] {
+            f.write_all_at(&[7], m).unwrap();
+        }
+        s.write(&log, 0, marks[3], &[9]).unwrap();
+        let covered = |from: u64, to: u64| {
+            let mut found: Vec<u64> = Vec::new();
+            let mut pos = from;
+            while let Some(r) = s.data_range(&log, 0, pos, to).unwrap() {
+                assert!(from <= r.start && r.start < r.end && r.end <= to, "{r:?}");
+                assert!(r.start >= pos, "{r:?} before {pos}");
+                found.extend(marks.iter().filter(|&&m| r.contains(&m)));
+                pos = r.end;
+            }
+            found
+        };
+        assert_eq!(covered(0, len), marks);
+        assert_eq!(covered(11, len), &marks[1..]);
+        assert_eq!(covered((3 << 20) + 1, (6 << 20) + 6), &marks[2..3]);
+        assert_eq!(s.data_range(&log, 0, 5, 5).unwrap(), None);
+        // Nothing past the end of the file.
+        assert_eq!(s.data_range(&log, 0, len, len + 4096).unwrap(), None);
     }
 
     #[test]

@@ -30,12 +30,14 @@ mod meta;
 mod mmap_rw;
 pub mod os;
 mod prefault;
+mod threads;
 
 pub(crate) use fxhash::Fx;
 pub use layout::Layout;
 pub use lock::StoreLock;
 pub use mmap_rw::DiskStore;
 pub use prefault::Prefault;
+pub use threads::Threads;
 
 use std::io;
 use std::path::Path;
