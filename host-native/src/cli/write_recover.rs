@@ -229,11 +229,12 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, a: &Args) -> anyhow::Result<i32> {
         let ov = Overlay::new(&base);
         let rep = match r.kind {
             StoreKind::RocketMq => {
-                let e = CommitLog::open(
+                let e = CommitLog::open_with(
                     ov,
                     g.rocketmq(host).engine(),
                     Box::new(os::index_file_name),
                     os::now_ms(),
+                    &crate::store::Threads::host(),
                 )?;
                 e.recovery_report().to_string()
             }
