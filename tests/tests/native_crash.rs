@@ -152,6 +152,13 @@ fn rocketmq_kill9_loses_no_acknowledged_record() {
             );
             assert_eq!(m.view().unwrap().body, body(t, qo), "({t},{qo}) body");
             assert_eq!(store.get(phy).unwrap().bytes, m.bytes);
+            // The index answers for it too, whether recovery kept the active
+            // index file (checked against its records) or rebuilt it.
+            let by_key = store.find_by_key("KILL", &format!("k{t}-{qo}")).unwrap();
+            assert!(
+                by_key.iter().any(|x| x.offset == phy),
+                "round {round}: key k{t}-{qo} does not find {phy}: {report}"
+            );
         }
         // Per queue, the acknowledged offsets form a prefix of what is stored.
         for t in 0..4u64 {
