@@ -9,7 +9,7 @@
 //! ```
 
 use crate::be;
-use crate::crc::{MaskedCrc, masked_crc32};
+use crate::crc::masked_crc32;
 use crate::error::{DecodeError, DecodeErrorKind as K, EncodeError};
 
 /// Header bytes before the body (`BODY_OFFSET`).
@@ -207,13 +207,15 @@ pub fn decode(buf: &[u8], offset: u64, line: Line) -> Result<DataRecord<'_>, Dec
 /// chain CRC (4 bytes, big-endian) followed by this entry's header fields
 /// index, term and pos and its body CRC. 0 stays reserved for "absent".
 pub fn chain_crc(prev_chain: i32, index: i64, term: i64, pos: i64, body_crc: i32) -> i32 {
-    let mut c = MaskedCrc::new();
-    c.update(&prev_chain.to_be_bytes());
-    c.update(&index.to_be_bytes());
-    c.update(&term.to_be_bytes());
-    c.update(&pos.to_be_bytes());
-    c.update(&body_crc.to_be_bytes());
-    match c.finish() {
+    // The 32 bytes in one buffer: one CRC call instead of five (recovery
+    // computes this for every entry).
+    let mut b = [0u8; 32];
+    b[..4].copy_from_slice(&prev_chain.to_be_bytes());
+    b[4..12].copy_from_slice(&index.to_be_bytes());
+    b[12..20].copy_from_slice(&term.to_be_bytes());
+    b[20..28].copy_from_slice(&pos.to_be_bytes());
+    b[28..].copy_from_slice(&body_crc.to_be_bytes());
+    match masked_crc32(&b) {
         0 => 1,
         v => v,
     }

@@ -635,6 +635,18 @@ impl SegmentQueue {
         Ok(any)
     }
 
+    /// Lowers the write position to `offset` (never below the minimum
+    /// offset, never up), for a caller that knows every byte from `offset`
+    /// to the old write position is zero: recovery, which found where the
+    /// non-zero bytes of a loaded segment end, so that [`truncate`](Self::truncate)
+    /// does not read the rest (up to a whole never-written file) again.
+    pub fn lower_wrote(&mut self, offset: u64) {
+        let w = offset.clamp(self.start, self.wrote);
+        self.wrote = w;
+        self.committed = self.committed.min(w);
+        self.flushed = self.flushed.min(w);
+    }
+
     /// Cuts the log at `offset`: removes every later segment (newest first,
     /// syncing the directory after each), zeroes `[offset, old write position)`
     /// in the segment holding `offset`, and lowers the watermarks. A segment

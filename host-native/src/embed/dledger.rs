@@ -25,7 +25,7 @@ use super::config::DLedgerStoreConfig;
 use super::error::Error;
 use crate::cleaner::{CleanStats, Cleanable, Cleaner};
 use crate::flusher::{FlushSettings, FlushStats, Flusher, Hook};
-use crate::store::{DiskStore, Layout, Prefault, StoreLock, os};
+use crate::store::{DiskStore, Layout, Prefault, StoreLock, Threads, os};
 
 type Engine = DLedger<DiskStore>;
 
@@ -262,7 +262,7 @@ impl DLedgerStore {
             Prefault::Write
         });
         store.remove_empty_tails()?;
-        let (engine, report) = DLedger::open(store.clone(), cfg.engine())?;
+        let (engine, report) = DLedger::open_with(store.clone(), cfg.engine(), &Threads::host())?;
         let settings = FlushSettings {
             policy: cfg.flush_policy(),
             logs: vec![

@@ -23,18 +23,19 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::entries::{self, First, Halt, Last};
 use super::{
-    DLedger, DLedgerConfig, DLedgerError, INDEX_UNIT, MAX_INDEX, StartMarker, parse_checkpoint,
-    read_meta,
+    DLedger, DLedgerConfig, DLedgerError, INDEX_UNIT, StartMarker, parse_checkpoint, read_meta,
 };
 use crate::checked::Checked;
-use crate::codec::dledger::{self as codec, DataRecord, HEADER_LEN, Header, IndexRecord, Line};
+use crate::codec::dledger::{self as codec, HEADER_LEN, Header, IndexRecord};
 use crate::codec::kv;
+use crate::engine::fanout::{Fanout, Sequential};
 use crate::engine::flush::FlushPlanner;
-use crate::engine::segments::{Filler, SegmentQueue};
+use crate::engine::segments::{Filler, SegmentQueue, Truncation};
 use crate::layout;
 use crate::scan::zeros;
-use crate::store::{LogId, MetaFile, PageRead, PageStore, SegmentId};
+use crate::store::{LogId, MetaFile, PageRead, PageStore, SegmentId, StoreError};
 
 /// What recovery does when it finds damage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,16 +156,6 @@ impl fmt::Display for RecoveryReport {
     }
 }
 
-/// The last entry seen by the scan.
-#[derive(Debug, Clone, Copy)]
-struct Last {
-    index: i64,
-    term: i64,
-    chain: i32,
-    /// Both CRC fields were present.
-    crc: bool,
-}
-
 struct Scan {
     end: u64,
     entries: u64,
@@ -184,16 +175,93 @@ fn stop(offset: u64, segment: SegmentId, reason: String) -> Option<ScanStop> {
     })
 }
 
+/// Index files viewed at once at most: their views are nested (a stack
+/// frame each); a store with more is checked on one thread, reading each
+/// index record.
+const MAX_INDEX_VIEWS: usize = 64;
+
+/// Calls `f` with views of the whole of every segment in `segs` (after those
+/// in `acc`).
+fn with_views<S: PageRead, R>(
+    store: &S,
+    log: &LogId,
+    segs: &[SegmentId],
+    len: u64,
+    acc: &[&[u8]],
+    f: &mut dyn FnMut(&[&[u8]]) -> R,
+) -> Result<R, StoreError> {
+    match segs.split_first() {
+        None => Ok(f(acc)),
+        Some((&seg, rest)) => store.with_view(log, seg, 0, len, |v| {
+            let mut a = Vec::with_capacity(acc.len() + 1);
+            a.extend_from_slice(acc);
+            a.push(v);
+            with_views(store, log, rest, len, &a, f)
+        })?,
+    }
+}
+
 impl<S: PageStore> DLedger<S> {
-    /// Walks the data from `start`, validating every entry.
-    fn scan(&self, start: u64, marker: Option<StartMarker>) -> Scan {
-        let size = self.cfg.data_file_size;
-        let expect_first = marker.map(|m| m.index);
-        let first_prev_chain = match marker {
-            Some(m) => m.prev_chain,
-            None if start == 0 => Some(0),
-            None => None,
+    /// Walks the data from `start`, validating every entry: one view per
+    /// data file, the entries checked in stretches by `fanout`'s jobs against
+    /// views of the index files (see [`entries`]).
+    fn scan(&self, start: u64, marker: Option<StartMarker>, fanout: &dyn Fanout) -> Scan {
+        let first = First {
+            index: marker.map(|m| m.index),
+            prev_chain: match marker {
+                Some(m) => m.prev_chain,
+                None if start == 0 => Some(0),
+                None => None,
+            },
         };
+        let isegs = self.index.segments();
+        if isegs.len() <= MAX_INDEX_VIEWS {
+            let isize = self.cfg.index_file_size;
+            let base = isegs.first().copied().unwrap_or(0);
+            let viewed = with_views(
+                &self.store,
+                &LogId::DLedgerIndex,
+                isegs,
+                isize,
+                &[],
+                &mut |views: &[&[u8]]| {
+                    // As a read of the index queue: a record outside its
+                    // files does not match.
+                    let lookup = |rec: &IndexRecord| {
+                        // The scan bounds indices by MAX_INDEX: no overflow.
+                        let Some(rel) = (rec.index as u64 * INDEX_UNIT).checked_sub(base) else {
+                            return false;
+                        };
+                        let (i, off) = ((rel / isize) as usize, (rel % isize) as usize);
+                        views
+                            .get(i)
+                            .and_then(|v| v.get(off..off + INDEX_UNIT as usize))
+                            .and_then(IndexRecord::decode)
+                            == Some(*rec)
+                    };
+                    self.scan_files(start, &first, &lookup, Some(&lookup), fanout)
+                },
+            );
+            if let Ok(s) = viewed {
+                return s;
+            }
+        }
+        let lookup = |rec: &IndexRecord| self.index_matches(rec);
+        self.scan_files(start, &first, &lookup, None, &Sequential)
+    }
+
+    /// [`Self::scan`] with index records compared by `index_ok` (by
+    /// `parallel` in `fanout`'s jobs, when given).
+    fn scan_files(
+        &self,
+        start: u64,
+        first: &First,
+        index_ok: &dyn Fn(&IndexRecord) -> bool,
+        parallel: Option<&(dyn Fn(&IndexRecord) -> bool + Sync)>,
+        fanout: &dyn Fanout,
+    ) -> Scan {
+        let size = self.cfg.data_file_size;
+        let log = LogId::DLedgerData;
         let mut s = Scan {
             end: start,
             entries: 0,
@@ -206,125 +274,41 @@ impl<S: PageStore> DLedger<S> {
         let mut pos = start;
         // No segment holds `pos`: the end of the last file (it ended with a filler).
         while let Some(seg) = self.data.segment_of(pos) {
-            let rem = seg + size - pos;
-            if rem < layout::MIN_BLANK_LEN {
-                s.stop = stop(pos, seg, format!("only {rem} bytes left in the file"));
-                break;
-            }
-            let mut h = [0u8; 8];
-            if let Err(e) = self.data.read(&self.store, pos, &mut h) {
-                s.stop = stop(pos, seg, format!("{e}"));
-                break;
-            }
-            let magic = i32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-            let len = i32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-            if magic == codec::BLANK_MAGIC {
-                if u64::try_from(len) != Ok(rem) {
-                    s.stop = stop(
-                        pos,
-                        seg,
-                        format!("filler of length {len} does not reach the file end ({rem} bytes)"),
-                    );
-                    break;
-                }
-                pos = seg + size;
-                s.end = pos;
-                continue;
-            }
-            if magic == 0 && len == 0 {
-                break; // zeros: the end of written data
-            }
-            let ulen = u64::try_from(len).unwrap_or(0);
-            if ulen < HEADER_LEN as u64 || ulen > rem {
-                s.stop = stop(
-                    pos,
-                    seg,
-                    format!("entry size {len} outside 48..={rem} (magic {magic})"),
-                );
-                break;
-            }
+            let from = pos - seg;
             let prev = s.last;
-            let checked = self.data.with_view(&self.store, pos, ulen, |b| {
-                let e = match codec::decode(b, pos, Line::Classic) {
-                    Ok(DataRecord::Entry(e)) => e,
-                    Ok(DataRecord::Blank { .. }) => return Err(String::from("unexpected filler")),
-                    Err(e) => return Err(format!("{e}")),
-                };
-                if e.pos != pos as i64 {
-                    return Err(format!("pos field {} is not the entry's offset", e.pos));
+            let viewed = match parallel {
+                Some(ix) if fanout.width() > 1 => {
+                    // A failing hint only costs the stretches past the data.
+                    let end = entries::data_end(&self.store, &log, seg, from, size).unwrap_or(size);
+                    self.store.with_view(&log, seg, 0, size, |buf| {
+                        entries::file(buf, seg, from, end, prev, first, ix, fanout)
+                    })
                 }
-                if e.channel != 0 {
-                    return Err(format!("channel {} (always 0)", e.channel));
-                }
-                match (prev, expect_first) {
-                    (Some(p), _) if e.index != p.index + 1 => {
-                        return Err(format!("index {} after {}", e.index, p.index));
-                    }
-                    (Some(p), _) if e.term < p.term => {
-                        return Err(format!("term {} below the previous {}", e.term, p.term));
-                    }
-                    (None, Some(want)) if e.index != want => {
-                        return Err(format!(
-                            "first index {} but the checkpoint says {want}",
-                            e.index
-                        ));
-                    }
-                    _ => {}
-                }
-                if e.index < 0 || e.term < 0 || e.index > MAX_INDEX {
-                    return Err(format!("index {} or term {} out of range", e.index, e.term));
-                }
-                // One leader writes every entry of a term, so CRCs cannot go
-                // from present to absent within a term: zeros there are a torn
-                // write (a lost tail of the header reads as "no CRC").
-                if let Some(p) = prev
-                    && p.crc
-                    && p.term == e.term
-                    && (e.body_crc == 0 || e.chain_crc == 0)
-                {
-                    return Err(String::from(
-                        "CRC fields missing after CRC'd entries of the same term",
-                    ));
-                }
-                // The first entry's chain is checked against the chain it was
-                // computed from, when known: 0 at the origin of the log, or the
-                // value persisted with the start marker after an expiry.
-                let prev_chain = match prev {
-                    Some(p) => Some(p.chain),
-                    None => first_prev_chain,
-                };
-                codec::check_crcs(&e, pos, prev_chain).map_err(|err| format!("{err}"))?;
-                Ok((
-                    IndexRecord::of(&e),
-                    e.chain_crc,
-                    e.body_crc != 0 && e.chain_crc != 0,
-                ))
-            });
-            let (rec, chain, crc) = match checked {
-                Ok(Ok(v)) => v,
-                Ok(Err(reason)) => {
-                    s.stop = stop(pos, seg, reason);
-                    break;
-                }
+                _ => self.store.with_view(&log, seg, 0, size, |buf| {
+                    entries::run(buf, seg, from, u64::MAX, prev, first, index_ok)
+                }),
+            };
+            let r = match viewed {
+                Ok(r) => r,
                 Err(e) => {
                     s.stop = stop(pos, seg, format!("{e}"));
                     break;
                 }
             };
-            if s.index_mismatch.is_none() && !self.index_matches(&rec) {
-                s.index_mismatch = Some((rec.index, pos));
+            s.entries += r.entries;
+            s.crcs += r.crcs;
+            s.first_index = s.first_index.or(r.first_index);
+            s.last = r.last.or(s.last);
+            s.index_mismatch = s.index_mismatch.or(r.index_mismatch);
+            s.end = seg + r.end;
+            match r.halt {
+                None => pos = seg + r.end,
+                Some(Halt::Zeros) => break,
+                Some(Halt::Stop(at, reason)) => {
+                    s.stop = stop(at, seg, reason);
+                    break;
+                }
             }
-            s.crcs += u64::from(crc);
-            s.entries += 1;
-            s.first_index.get_or_insert(rec.index);
-            s.last = Some(Last {
-                index: rec.index,
-                term: rec.term,
-                chain,
-                crc,
-            });
-            pos += ulen;
-            s.end = pos;
         }
         s
     }
@@ -366,28 +350,47 @@ impl<S: PageStore> DLedger<S> {
         Ok(())
     }
 
-    /// Non-zero data beyond `end` (in its file and in later files).
-    fn beyond_end(&self, end: u64, stop: &Option<ScanStop>) -> Result<Vec<Cut>, DLedgerError> {
+    /// Non-zero data beyond `end` (in its file and in later files), and
+    /// where the non-zero bytes of `end`'s file end (absolute; `end` if none).
+    ///
+    /// Only the ranges the store reports as possibly holding data are read
+    /// ([`zeros::find_nonzero`]): the never-written tail of a file costs
+    /// neither page faults nor a scan.
+    fn beyond_end(
+        &self,
+        end: u64,
+        stop: &Option<ScanStop>,
+        fanout: &dyn Fanout,
+    ) -> Result<(Vec<Cut>, u64), DLedgerError> {
         let size = self.cfg.data_file_size;
         let mut cuts = Vec::new();
         let reason = |default: &str| match stop {
             Some(s) => s.reason.clone(),
             None => String::from(default),
         };
-        // One view per file; blocks of zeros are skipped a word at a time.
-        let first_nonzero = |seg: SegmentId, from: u64| -> Result<Option<u64>, DLedgerError> {
-            let found = self.store.with_view(
-                &LogId::DLedgerData,
+        let log = LogId::DLedgerData;
+        // The first and the last non-zero byte of `from..` of a file
+        // (absolute): the last from the data ranges, the first by a scan of
+        // what lies before it.
+        let nonzero = |seg: SegmentId, from: u64| -> Result<Option<(u64, u64)>, DLedgerError> {
+            let nz = zeros::find_nonzero(&self.store, &log, seg, from - seg, size, false, fanout)?;
+            let Some(last_end) = nz.end else {
+                return Ok(None);
+            };
+            let first = self.store.with_view(
+                &log,
                 seg,
                 from - seg,
-                seg + size - from,
+                last_end.saturating_sub(from - seg),
                 zeros::first_nonzero,
             )?;
-            Ok(found.map(|i| from + i as u64))
+            Ok(Some((from + first.map_or(0, |i| i as u64), seg + last_end)))
         };
+        let mut tail_end = end;
         if let Some(seg) = self.data.segment_of(end)
-            && let Some(nz) = first_nonzero(seg, end)?
+            && let Some((nz, last)) = nonzero(seg, end)?
         {
+            tail_end = last;
             cuts.push(Cut {
                 log: LogId::DLedgerData,
                 segment: seg,
@@ -397,7 +400,7 @@ impl<S: PageStore> DLedger<S> {
             });
         }
         for &seg in self.data.segments().iter().filter(|&&s| s > end) {
-            if let Some(nz) = first_nonzero(seg, seg)? {
+            if let Some((nz, _)) = nonzero(seg, seg)? {
                 cuts.push(Cut {
                     log: LogId::DLedgerData,
                     segment: seg,
@@ -407,13 +410,49 @@ impl<S: PageStore> DLedger<S> {
                 });
             }
         }
-        Ok(cuts)
+        Ok((cuts, tail_end))
     }
+}
+
+/// [`SegmentQueue::truncate`] at `offset` after finding, from the store's
+/// data ranges, where the non-zero bytes of `offset`'s file end: the cut
+/// then zeroes only up to there instead of reading the whole rest of the
+/// file. `known_end` is that end when the caller found it already.
+fn cut_at<S: PageStore>(
+    store: &Checked<S>,
+    q: &mut SegmentQueue,
+    offset: u64,
+    known_end: Option<u64>,
+    fanout: &dyn Fanout,
+) -> Result<Truncation, DLedgerError> {
+    if let Some(seg) = q.segment_of(offset)
+        && offset <= q.wrote()
+    {
+        let end = match known_end {
+            Some(e) => e,
+            None => {
+                let log = q.log().clone();
+                let nz = zeros::find_nonzero(
+                    store,
+                    &log,
+                    seg,
+                    offset - seg,
+                    q.seg_size(),
+                    false,
+                    fanout,
+                )?;
+                nz.end.map_or(offset, |e| seg + e)
+            }
+        };
+        q.lower_wrote(end.max(offset));
+    }
+    Ok(q.truncate(store, offset)?)
 }
 
 pub(super) fn open<S: PageStore>(
     store: Checked<S>,
     cfg: DLedgerConfig,
+    fanout: &dyn Fanout,
 ) -> Result<(DLedger<S>, RecoveryReport), DLedgerError> {
     if cfg.index_file_size == 0 || !cfg.index_file_size.is_multiple_of(INDEX_UNIT) {
         return Err(DLedgerError::Config(
@@ -530,12 +569,13 @@ pub(super) fn open<S: PageStore>(
     rep.scan_start = start;
     rep.start_marker = marker;
 
-    let scan = dl.scan(start, marker);
+    let scan = dl.scan(start, marker, fanout);
     rep.entries = scan.entries;
     rep.crcs_checked = scan.crcs;
     rep.valid_end = scan.end;
     rep.stop = scan.stop.clone();
-    rep.discarded = dl.beyond_end(scan.end, &scan.stop)?;
+    let (discarded, tail_end) = dl.beyond_end(scan.end, &scan.stop, fanout)?;
+    rep.discarded = discarded;
     if strict && !rep.discarded.is_empty() {
         return Err(DLedgerError::Refused(alloc::boxed::Box::new(rep)));
     }
@@ -560,7 +600,7 @@ pub(super) fn open<S: PageStore>(
         ));
     }
     // Data: cut at the valid end (zeroing the rest of its file).
-    let t = dl.data.truncate(&dl.store, scan.end)?;
+    let t = cut_at(&dl.store, &mut dl.data, scan.end, Some(tail_end), fanout)?;
     rep.removed
         .extend(t.removed.iter().map(|&s| (LogId::DLedgerData, s)));
     dl.begin = first_index;
@@ -573,7 +613,7 @@ pub(super) fn open<S: PageStore>(
     let want_end = (last.index + 1) as u64 * INDEX_UNIT;
     match scan.index_mismatch {
         None => {
-            let t = dl.index.truncate(&dl.store, want_end)?;
+            let t = cut_at(&dl.store, &mut dl.index, want_end, None, fanout)?;
             rep.removed
                 .extend(t.removed.iter().map(|&s| (LogId::DLedgerIndex, s)));
         }
@@ -583,7 +623,7 @@ pub(super) fn open<S: PageStore>(
                 && at <= dl.index.wrote()
                 && !dl.index.segments().is_empty()
             {
-                let t = dl.index.truncate(&dl.store, at)?;
+                let t = cut_at(&dl.store, &mut dl.index, at, None, fanout)?;
                 rep.removed
                     .extend(t.removed.iter().map(|&s| (LogId::DLedgerIndex, s)));
                 (k, kpos)
