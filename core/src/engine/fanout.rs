@@ -33,3 +33,21 @@ impl Fanout for Sequential {
         }
     }
 }
+
+/// Runs the jobs last first, for tests: a joined result must not depend on
+/// the order the jobs ran in.
+#[cfg(test)]
+pub(crate) struct Reversed(pub(crate) usize);
+
+#[cfg(test)]
+impl Fanout for Reversed {
+    fn width(&self) -> usize {
+        self.0
+    }
+
+    fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
+        for j in jobs.iter_mut().rev() {
+            j();
+        }
+    }
+}

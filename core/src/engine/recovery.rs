@@ -512,7 +512,7 @@ impl<S: PageStore> CommitLog<S> {
             }
             rep.segments_checked += 1;
             let data_end = if fanout.width() > 1 {
-                stretches::data_end(&self.store, &LogId::CommitLog, s.id, 0, size)?
+                zeros::data_end(&self.store, &LogId::CommitLog, s.id, 0, size)?
             } else {
                 size
             };
@@ -863,19 +863,7 @@ mod tests {
         }
     }
 
-    /// Runs the jobs last first.
-    struct Reversed(usize);
-
-    impl crate::engine::fanout::Fanout for Reversed {
-        fn width(&self) -> usize {
-            self.0
-        }
-        fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
-            for j in jobs.iter_mut().rev() {
-                j();
-            }
-        }
-    }
+    use crate::engine::fanout::Reversed;
 
     /// A consume-queue file read in parts gives the one-pass reading, with
     /// fillers, disorder, implausible and invalid units at part boundaries.

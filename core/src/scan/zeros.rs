@@ -231,6 +231,40 @@ fn nonzero_parallel(
 /// Data ranges asked for before any of them is read.
 const RANGES: usize = 64;
 
+/// Data ranges looked at by [`data_end`] to find where a file's data ends.
+const MAX_RANGES: usize = 64;
+
+/// Where the data of `from..to` of a segment ends, by the store's hints
+/// ([`PageRead::data_range`]): the end of the last range that may hold
+/// non-zero bytes (`from` if none; `to` if there are too many ranges to look
+/// at). Only hints are asked for, nothing is read.
+///
+/// [`PageRead::data_range`]: crate::store::PageRead::data_range
+pub fn data_end<R: crate::store::PageRead>(
+    store: &R,
+    log: &crate::store::LogId,
+    seg: crate::store::SegmentId,
+    from: u64,
+    to: u64,
+) -> Result<u64, crate::store::StoreError> {
+    let mut end = from;
+    let mut pos = from;
+    for _ in 0..MAX_RANGES {
+        match store.data_range(log, seg, pos, to)? {
+            None => return Ok(end),
+            Some(r) if r.start.max(pos) >= r.end.min(to) => return Ok(to),
+            Some(r) => {
+                end = r.end.min(to);
+                pos = end;
+            }
+        }
+        if pos >= to {
+            return Ok(end);
+        }
+    }
+    Ok(to)
+}
+
 /// The non-zero bytes of `from..to` of a segment, reading only the ranges the
 /// store reports as possibly holding data ([`PageRead::data_range`]): the
 /// result is the one a read of every byte gives, without faulting in the
@@ -315,19 +349,7 @@ mod tests {
         }
     }
 
-    /// Runs the jobs last first.
-    struct Reversed(usize);
-
-    impl crate::engine::fanout::Fanout for Reversed {
-        fn width(&self) -> usize {
-            self.0
-        }
-        fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
-            for j in jobs.iter_mut().rev() {
-                j();
-            }
-        }
-    }
+    use crate::engine::fanout::Reversed;
 
     /// Split over jobs, the answer is the one of a single pass.
     #[test]

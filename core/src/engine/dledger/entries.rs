@@ -24,7 +24,6 @@ use crate::codec::dledger::{self as codec, DataRecord, HEADER_LEN, Header, Index
 use crate::engine::fanout::Fanout;
 use crate::layout;
 use crate::scan::zeros;
-use crate::store::{LogId, PageRead, SegmentId, StoreError};
 
 use super::MAX_INDEX;
 
@@ -412,37 +411,6 @@ fn file_in(
     out
 }
 
-/// Data ranges looked at to find where a file's data ends.
-const MAX_RANGES: usize = 64;
-
-/// Where the data of `from..to` of a segment ends, by the store's hints: the
-/// end of the last range that may hold non-zero bytes (`from` if none; `to`
-/// if there are too many ranges to look at).
-pub(super) fn data_end<R: PageRead>(
-    store: &R,
-    log: &LogId,
-    seg: SegmentId,
-    from: u64,
-    to: u64,
-) -> Result<u64, StoreError> {
-    let mut end = from;
-    let mut pos = from;
-    for _ in 0..MAX_RANGES {
-        match store.data_range(log, seg, pos, to)? {
-            None => return Ok(end),
-            Some(r) if r.start.max(pos) >= r.end.min(to) => return Ok(to),
-            Some(r) => {
-                end = r.end.min(to);
-                pos = end;
-            }
-        }
-        if pos >= to {
-            return Ok(end);
-        }
-    }
-    Ok(to)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,19 +419,7 @@ mod tests {
     use crate::engine::fanout::Sequential;
     use alloc::vec;
 
-    /// Runs the jobs last first: the result must not depend on the order.
-    struct Reversed(usize);
-
-    impl Fanout for Reversed {
-        fn width(&self) -> usize {
-            self.0
-        }
-        fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
-            for j in jobs.iter_mut().rev() {
-                j();
-            }
-        }
-    }
+    use crate::engine::fanout::Reversed;
 
     /// A data file of `size` bytes at `base` whose first entry has index
     /// `index0` and chains from `prev_chain`: entries of varied sizes (some

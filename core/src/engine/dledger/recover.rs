@@ -279,7 +279,7 @@ impl<S: PageStore> DLedger<S> {
             let viewed = match parallel {
                 Some(ix) if fanout.width() > 1 => {
                     // A failing hint only costs the stretches past the data.
-                    let end = entries::data_end(&self.store, &log, seg, from, size).unwrap_or(size);
+                    let end = zeros::data_end(&self.store, &log, seg, from, size).unwrap_or(size);
                     self.store.with_view(&log, seg, 0, size, |buf| {
                         entries::file(buf, seg, from, end, prev, first, ix, fanout)
                     })

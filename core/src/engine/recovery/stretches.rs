@@ -20,7 +20,6 @@ use super::{SegScan, scan_segment};
 use crate::codec::message::{self, DecodeOptions};
 use crate::engine::fanout::Fanout;
 use crate::scan::zeros;
-use crate::store::{LogId, PageRead, SegmentId, StoreError};
 
 /// Bytes per stretch at most: large enough that the jobs' set-up is noise,
 /// small enough that a stretch re-checked on the calling thread costs little
@@ -34,37 +33,6 @@ const MIN_STRETCH: u64 = 4 << 10;
 /// `width` jobs at a time: about eight stretches per job.
 pub(super) fn stretch_for(data_end: u64, width: usize) -> u64 {
     (data_end / (width.max(1) as u64 * 8)).clamp(MIN_STRETCH, STRETCH)
-}
-
-/// Data ranges looked at to find where a file's data ends.
-const MAX_RANGES: usize = 64;
-
-/// Where the data of `from..to` of a segment ends, by the store's hints: the
-/// end of the last range that may hold non-zero bytes (`from` if none; `to`
-/// if there are too many ranges to look at).
-pub(super) fn data_end<R: PageRead>(
-    store: &R,
-    log: &LogId,
-    seg: SegmentId,
-    from: u64,
-    to: u64,
-) -> Result<u64, StoreError> {
-    let mut end = from;
-    let mut pos = from;
-    for _ in 0..MAX_RANGES {
-        match store.data_range(log, seg, pos, to)? {
-            None => return Ok(end),
-            Some(r) if r.start.max(pos) >= r.end.min(to) => return Ok(to),
-            Some(r) => {
-                end = r.end.min(to);
-                pos = end;
-            }
-        }
-        if pos >= to {
-            return Ok(end);
-        }
-    }
-    Ok(to)
 }
 
 /// The first position in `from..to` of `buf` (a commitlog file at `base`)
@@ -215,19 +183,7 @@ mod tests {
     use crate::engine::fanout::Sequential;
     use alloc::vec;
 
-    /// Runs the jobs last first: the result must not depend on the order.
-    struct Reversed(usize);
-
-    impl Fanout for Reversed {
-        fn width(&self) -> usize {
-            self.0
-        }
-        fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
-            for j in jobs.iter_mut().rev() {
-                j();
-            }
-        }
-    }
+    use crate::engine::fanout::Reversed;
 
     /// A commitlog file of `size` bytes at `base`: records of varied sizes
     /// (some bodies holding a fake record header that names its own position,
