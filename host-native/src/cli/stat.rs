@@ -6,7 +6,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use rocketlog_core::codec::checkpoint::StoreCheckpoint;
+use rocketlog_core::codec::checkpoint::{IndexSyncPoint, StoreCheckpoint};
 use rocketlog_core::codec::kv;
 use rocketlog_core::store::{LogId, MetaFile, PageRead};
 use serde_json::{Map, Value, json};
@@ -147,6 +147,18 @@ fn messages(
             None => Value::Null,
         };
         m.insert("checkpoint".into(), cp);
+        // rocketlog's own index sync point, when a rocketlog engine wrote the store.
+        if let Some(b) = o.store.read_meta(MetaFile::IndexSyncPoint)? {
+            let v = match IndexSyncPoint::decode(&b) {
+                Some(p) => json!({"indexFile": p.file, "indexCount": p.count}),
+                None => json!({"error": format!(
+                    "{}: not a valid index sync point ({} bytes)",
+                    root.join(".rocketlog-index-sync").display(),
+                    b.len()
+                )}),
+            };
+            m.insert("indexSyncPoint".into(), v);
+        }
     }
 
     let log = dump::main_log(o);
