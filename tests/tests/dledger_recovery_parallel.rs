@@ -9,7 +9,7 @@
 
 use rocketlog::store::Threads;
 use rocketlog_core::engine::dledger::{DLedger, DLedgerConfig, RecoveryMode};
-use rocketlog_core::engine::fanout::{Fanout, Sequential};
+use rocketlog_core::engine::fanout::{Fanout, Reversed, Sequential};
 use rocketlog_core::mem::MemStore;
 use rocketlog_core::store::{LogId, MetaFile, PageRead};
 use rocketlog_tests::crash::XorShift;
@@ -24,20 +24,6 @@ fn cfg(index_file_size: u64, mode: RecoveryMode) -> DLedgerConfig {
         index_file_size,
         recovery: mode,
         ..DLedgerConfig::default()
-    }
-}
-
-/// Runs the jobs last first, `width` at a time as far as the engine knows.
-struct Reversed(usize);
-
-impl Fanout for Reversed {
-    fn width(&self) -> usize {
-        self.0
-    }
-    fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
-        for j in jobs.iter_mut().rev() {
-            j();
-        }
     }
 }
 

@@ -10,7 +10,7 @@ mod support;
 
 use rocketlog::store::Threads;
 use rocketlog_core::engine::commitlog::{CommitLog, CommitLogConfig, Message};
-use rocketlog_core::engine::fanout::{Fanout, Sequential};
+use rocketlog_core::engine::fanout::{Fanout, Reversed, Sequential};
 use rocketlog_core::engine::recovery::RecoveryMode;
 use rocketlog_core::mem::MemStore;
 use rocketlog_core::store::{LogId, MetaFile, PageRead};
@@ -29,20 +29,6 @@ fn cfg(seed: u64, mode: RecoveryMode) -> CommitLogConfig {
         force_verify_prop_crc: seed % 3 == 1,
         recovery_mode: mode,
         ..CommitLogConfig::default()
-    }
-}
-
-/// Runs the jobs last first, `width` at a time as far as the engine knows.
-struct Reversed(usize);
-
-impl Fanout for Reversed {
-    fn width(&self) -> usize {
-        self.0
-    }
-    fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
-        for j in jobs.iter_mut().rev() {
-            j();
-        }
     }
 }
 

@@ -34,15 +34,16 @@ impl Fanout for Sequential {
     }
 }
 
-/// Runs the jobs last first, for tests: a joined result must not depend on
-/// the order the jobs ran in.
-#[cfg(test)]
-pub(crate) struct Reversed(pub(crate) usize);
+/// One job after the other on the calling thread, last first: a joined
+/// result must not depend on the order the jobs ran in, and this is the order
+/// least like [`Sequential`]'s (for tests of that). `width` is what the
+/// engine is told, so it splits work as for that many threads.
+#[derive(Debug, Clone, Copy)]
+pub struct Reversed(pub usize);
 
-#[cfg(test)]
 impl Fanout for Reversed {
     fn width(&self) -> usize {
-        self.0
+        self.0.max(1)
     }
 
     fn run(&self, jobs: &mut [&mut (dyn FnMut() + Send)]) {
