@@ -252,7 +252,9 @@ for t in $targets; do
     else
         result=FAILED
         status=1
-        grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" | head -n 20 || true
+        # The panic message is on the lines after "panicked at".
+        grep -a -A3 -E "panicked|ERROR|SUMMARY|Test unit written" "$log" | head -n 30 || true
+        df -h "${TMPDIR:-/tmp}" | tail -n 1
     fi
     runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -n 1 || true)
     line=$(printf '%-16s %-6s runs=%-10s wall=%ss' "$t" "$result" "${runs:-?}" "$(( $(date +%s) - t_start ))")

@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step also says how much disk is left: the builds take several GB,
+# and a full disk shows up as errors far from its cause.
+step() {
+  printf '\n==> %s\n' "$*"
+  df -h . "${TMPDIR:-/tmp}" 2>/dev/null | awk 'NR > 1 { print "    (disk: " $4 " free on " $6 ")" }' | sort -u
+}
 
 step "install: Rust targets, wasm-bindgen-cli 0.2.130, Chromium, npm and Python packages"
 rustup target add wasm32-unknown-unknown wasm32-wasip1 wasm32-wasip2 thumbv7em-none-eabihf

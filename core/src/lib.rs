@@ -29,6 +29,7 @@ pub mod mem;
 pub mod scan;
 pub mod store;
 pub mod stream;
+pub mod topic;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use store::{LogId, MetaFile, PageRead, PageStore, SegmentId, StoreError, StoreErrorKind};

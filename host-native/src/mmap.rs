@@ -97,6 +97,13 @@ impl StorePaths {
     }
 
     fn source(&self, log: &LogId) -> Option<LogSource> {
+        // A topic that is not one safe directory name would lead the reader
+        // out of `consumequeue/`: no such queue.
+        if let LogId::ConsumeQueue { topic, .. } | LogId::BatchConsumeQueue { topic, .. } = log
+            && rocketlog_core::topic::check(topic.as_bytes()).is_err()
+        {
+            return None;
+        }
         match log {
             LogId::CommitLog => self.commitlog.clone(),
             LogId::DLedgerData => self.dledger_data.clone(),

@@ -378,6 +378,14 @@ impl<S: PageStore> fmt::Debug for CommitLog<S> {
     }
 }
 
+/// A topic names a consume-queue directory: puts refuse one that cannot,
+/// before anything is written (see [`crate::topic`]).
+impl From<crate::topic::TopicError> for EngineError {
+    fn from(e: crate::topic::TopicError) -> Self {
+        Self::Rejected(e.reason())
+    }
+}
+
 /// Removes every `__CRC32#` pair from a serialised properties string, keeping
 /// the other bytes as they are.
 fn strip_crc_property(props: &[u8]) -> Vec<u8> {
@@ -557,6 +565,7 @@ impl<S: PageStore> CommitLog<S> {
     /// `now_ms`, the store host comes from the configuration.
     pub fn put(&mut self, msg: &Message<'_>, now_ms: i64) -> Result<PutResult, EngineError> {
         self.live()?;
+        crate::topic::check_str(msg.topic)?;
         self.check_body(msg.body.len())?;
         if msg.sys_flag & (SysFlag::INNER_BATCH | SysFlag::NEED_UNWRAP) != 0 {
             return Err(EngineError::Rejected(
@@ -698,6 +707,7 @@ impl<S: PageStore> CommitLog<S> {
                 "batch topics are limited to 127 bytes",
             ));
         }
+        crate::topic::check_str(batch.topic)?;
         // The client batch body: 22 bytes of framing plus body and properties per message.
         let wire: usize = batch
             .messages
@@ -745,6 +755,7 @@ impl<S: PageStore> CommitLog<S> {
     /// then starts with `fillPreBlank`).
     pub fn put_replay(&mut self, parts: &MessageParts<'_>) -> Result<PutResult, EngineError> {
         self.live()?;
+        crate::topic::check(parts.topic)?;
         self.buf.clear();
         let len = self.encode_into(parts)?;
         let at = self.landing(len as u64)?;

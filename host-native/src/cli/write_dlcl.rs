@@ -199,6 +199,8 @@ impl DlclWriter {
     /// (for records that go to a queue), PHYSICALOFFSET the entry's `pos + 48`;
     /// every other field is kept as given.
     pub(crate) fn put(&mut self, parts: &MessageParts<'_>) -> anyhow::Result<(Appended, i64)> {
+        // Before anything is written: the topic names a directory.
+        rocketlog_core::topic::check(parts.topic)?;
         let topic = String::from_utf8_lossy(parts.topic).into_owned();
         let qo = if SysFlag(parts.sys_flag).dispatched_to_queue() {
             self.queue_max_offset(&topic, parts.queue_id)
@@ -226,7 +228,9 @@ impl DlclWriter {
             u64::try_from(e.pos)? + HEADER_LEN as u64,
             DecodeOptions::LENIENT,
         ) {
-            Ok(Record::Message(m)) if m.total_size as usize == e.body.len() => {}
+            Ok(Record::Message(m)) if m.total_size as usize == e.body.len() => {
+                rocketlog_core::topic::check(m.topic)?;
+            }
             _ => bail!("entry {}: body is not one commitlog record", e.index),
         }
         let a = self.engine.append_as_follower(e)?;

@@ -47,8 +47,16 @@ impl Layout {
         self.dir().join("lock")
     }
 
-    /// The directory of a log's segments, `None` if this kind of store has no such log.
+    /// The directory of a log's segments, `None` if this kind of store has no
+    /// such log, or if the topic of a queue cannot name a directory inside
+    /// `consumequeue/` (`..`, `/`, an absolute path, NUL: see
+    /// [`rocketlog_core::topic`]); joining it would leave the store.
     pub fn log_dir(&self, log: &LogId) -> Option<PathBuf> {
+        if let LogId::ConsumeQueue { topic, .. } | LogId::BatchConsumeQueue { topic, .. } = log
+            && rocketlog_core::topic::check(topic.as_bytes()).is_err()
+        {
+            return None;
+        }
         match (self, log) {
             (Self::RocketMq { root }, LogId::CommitLog) => Some(root.join("commitlog")),
             (Self::RocketMq { root }, LogId::IndexFile) => Some(root.join("index")),

@@ -173,6 +173,16 @@ impl std::fmt::Debug for DiskStore {
     }
 }
 
+/// The error for a log [`Layout::log_dir`] has no directory for.
+fn no_dir(log: &LogId) -> StoreError {
+    if let LogId::ConsumeQueue { topic, .. } | LogId::BatchConsumeQueue { topic, .. } = log
+        && let Err(e) = rocketlog_core::topic::check(topic.as_bytes())
+    {
+        return StoreError::new(StoreErrorKind::Other, format!("{log}: {e}"));
+    }
+    not_in_layout(log)
+}
+
 fn not_in_layout(what: impl std::fmt::Display) -> StoreError {
     StoreError::new(
         StoreErrorKind::Other,
@@ -236,7 +246,7 @@ impl Disk {
     }
 
     fn segment_path(&self, log: &LogId, seg: SegmentId) -> Result<PathBuf, StoreError> {
-        let dir = self.layout.log_dir(log).ok_or_else(|| not_in_layout(log))?;
+        let dir = self.layout.log_dir(log).ok_or_else(|| no_dir(log))?;
         Ok(dir.join(Layout::segment_name(log, seg)))
     }
 
@@ -838,7 +848,7 @@ impl PageStore for Disk {
 
     fn sync_dir(&self, log: &LogId) -> Result<(), StoreError> {
         self.mutate(|| {
-            let dir = self.layout.log_dir(log).ok_or_else(|| not_in_layout(log))?;
+            let dir = self.layout.log_dir(log).ok_or_else(|| no_dir(log))?;
             meta::sync_dir(&dir)
         })
     }
