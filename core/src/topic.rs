@@ -78,15 +78,65 @@ fn check_name(topic: &[u8]) -> Result<(), TopicError> {
     if topic == b"." || topic == b".." {
         return Err(TopicError::DotName);
     }
-    if let Some(&b) = topic.iter().find(|&&b| matches!(b, b'/' | b'\\' | 0)) {
+    // Every put checks its topic: eight bytes at a time (a byte loop was
+    // ~110 instructions for a 10-byte topic, 2 % of a put).
+    let mut words = topic.chunks_exact(8);
+    let mut found = words.any(|w| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let v = u64::from_be_bytes(b);
+        has_zero_byte(v) || has_zero_byte(v ^ (ONES * 0x2F)) || has_zero_byte(v ^ (ONES * 0x5C))
+    });
+    found |= words.remainder().iter().any(|&b| is_separator(b));
+    if found && let Some(&b) = topic.iter().find(|&&b| is_separator(b)) {
         return Err(TopicError::Separator(b));
     }
     Ok(())
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// `/`, `\` or NUL.
+const fn is_separator(b: u8) -> bool {
+    matches!(b, b'/' | b'\\' | 0)
+}
+
+/// True if some byte of `v` is zero (exact: the classic
+/// `(v - 0x01..) & !v & 0x80..` never reports a zero byte that is not there).
+const fn has_zero_byte(v: u64) -> bool {
+    v.wrapping_sub(ONES) & !v & (ONES * 0x80) != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_scan_finds_every_separator_at_every_position() {
+        // Oracle: the byte loop.
+        for len in 1..40usize {
+            for at in 0..len {
+                for bad in [b'/', b'\\', 0u8] {
+                    let mut t = alloc::vec![b'a'; len];
+                    t[at] = bad;
+                    assert_eq!(
+                        check_name(&t),
+                        Err(TopicError::Separator(bad)),
+                        "{len} {at}"
+                    );
+                }
+                // Neighbours of the separators and high bytes are fine.
+                let mut t = alloc::vec![b'a'; len];
+                t[at] = [0x2E, 0x30, 0x5B, 0x5D, 0x01, 0x80, 0xFF][at % 7];
+                let want = if len <= 2 && t.iter().all(|&b| b == b'.') {
+                    Err(TopicError::DotName)
+                } else {
+                    Ok(())
+                };
+                assert_eq!(check_name(&t), want, "{len} {at} {t:?}");
+            }
+        }
+    }
 
     #[test]
     fn java_topics_pass() {

@@ -466,6 +466,15 @@ impl<S: PageStore> CommitLog<S> {
             segs.pop();
         }
         for (i, s) in segs.iter().enumerate() {
+            // Offsets are Java longs: a file named so that it ends past
+            // i64::MAX has no offsets, and every `id + position` below would
+            // overflow.
+            if s.id.checked_add(size).is_none_or(|e| e > i64::MAX as u64) {
+                return Err(EngineError::Layout(alloc::format!(
+                    "commitlog file {} ends past the largest offset (2^63 - 1)",
+                    crate::layout::file_name(s.id)
+                )));
+            }
             if s.len != size || s.id % size != 0 {
                 return Err(EngineError::Layout(alloc::format!(
                     "commitlog file {} is {} bytes (configured {size}) or misaligned",
