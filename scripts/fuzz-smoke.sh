@@ -21,7 +21,7 @@ secs="${1:-20}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fuzz="$root/tests/fuzz"
 export PATH="$HOME/.cargo/bin:$PATH"
-all_targets="decode_message decode_dledger decode_small scan_store stream_decode recover_engine append_jsonl plugin_session"
+all_targets="decode_message decode_dledger decode_small scan_store stream_decode recover_engine recover_dledger append_jsonl plugin_session"
 targets="${FUZZ_TARGETS:-$all_targets}"
 
 if ! cargo +nightly fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then
@@ -39,7 +39,7 @@ import hashlib, os, struct, sys
 fixtures, corpus = sys.argv[1], sys.argv[2]
 TOPICS = ["TopicA", "TopicB", "TopicC", "TopicD"]
 seeds = {t: [] for t in ["decode_message", "decode_dledger", "decode_small",
-                         "scan_store", "stream_decode", "recover_engine",
+                         "scan_store", "stream_decode", "recover_engine", "recover_dledger",
                          "append_jsonl", "plugin_session"]}
 
 def files_in(d):
@@ -156,6 +156,11 @@ for kind in sorted(os.listdir(fixtures)):
             seeds["recover_engine"].append(b"\x00" + whole)
             seeds["recover_engine"].append(b"\x00" + by("commitlog")[-1] + b"".join(small))
             seeds["recover_engine"].append(b"\x20" + b"".join(by("commitlog")[:2]) + b"".join(small))
+        if by("data"):
+            dl_small = by("dindex") + [b for (t, b) in items if t == "meta"]
+            seeds["recover_dledger"].append(b"\x00" + whole)
+            seeds["recover_dledger"].append(b"\x40" + by("data")[-1] + b"".join(dl_small))
+            seeds["recover_dledger"].append(b"\x20" + b"".join(by("data")[:2]) + b"".join(dl_small))
         # Records for the codec targets.
         for base, p in files_in(os.path.join(store, "commitlog"))[:2]:
             for i, (off, rec) in enumerate(records(read(p), base)):

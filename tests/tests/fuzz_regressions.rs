@@ -91,6 +91,11 @@ fn recover_engine_crashers() {
 }
 
 #[test]
+fn recover_dledger_crashers() {
+    replay("recover_dledger");
+}
+
+#[test]
 fn append_jsonl_crashers() {
     replay("append_jsonl");
 }
@@ -284,6 +289,7 @@ fn fixture_stores_pass_the_store_harnesses() {
             let input = [&[flags][..], &enc].concat();
             harness::scan_store(&input);
             harness::recover_engine(&input);
+            harness::recover_dledger(&input);
         }
         for knobs in [0x00u8, 0x01, 0x02, 0x21] {
             harness::stream_decode(&[&[knobs, 0][..], &enc].concat());

@@ -83,6 +83,15 @@ pub enum SegmentError {
         /// The start found instead.
         found: SegmentId,
     },
+    /// A segment that would end past `i64::MAX`: offsets are Java longs, so
+    /// it holds no valid offset (and sums of its start and a position would
+    /// overflow).
+    PastMaxOffset {
+        /// The log.
+        log: LogId,
+        /// The segment.
+        seg: SegmentId,
+    },
     /// A record that can never fit in a segment.
     TooLarge {
         /// The log.
@@ -158,6 +167,11 @@ impl fmt::Display for SegmentError {
                 "{log}: segment {} is missing (next one found is {})",
                 name(*expected),
                 name(*found)
+            ),
+            Self::PastMaxOffset { log, seg } => write!(
+                f,
+                "{log}/{}: ends past the largest offset (2^63 - 1)",
+                name(*seg)
             ),
             Self::TooLarge { log, len, seg_size } => write!(
                 f,
@@ -279,6 +293,9 @@ impl SegmentQueue {
                     len: info.len,
                     expected: seg_size,
                 });
+            }
+            if Self::past_max_offset(info.id, seg_size) {
+                return Err(SegmentError::PastMaxOffset { log, seg: info.id });
             }
             if info.id % seg_size != 0 {
                 return Err(SegmentError::Misaligned {
@@ -452,11 +469,23 @@ impl SegmentQueue {
         Ok(pos)
     }
 
+    /// True if a segment starting at `id` would end past `i64::MAX`.
+    fn past_max_offset(id: SegmentId, seg_size: u64) -> bool {
+        id.checked_add(seg_size)
+            .is_none_or(|end| end > i64::MAX as u64)
+    }
+
     fn create_segment<S: PageStore>(
         &mut self,
         store: &S,
         id: SegmentId,
     ) -> Result<(), SegmentError> {
+        if Self::past_max_offset(id, self.seg_size) {
+            return Err(SegmentError::PastMaxOffset {
+                log: self.log.clone(),
+                seg: id,
+            });
+        }
         store.create(&self.log, id, self.seg_size)?;
         store.sync_dir(&self.log)?;
         self.segs.push(id);
@@ -881,6 +910,36 @@ mod tests {
             SegmentQueue::load(&s2, log, 256, Filler::DLedger),
             Err(SegmentError::Misaligned { seg: 100, .. })
         ));
+    }
+
+    #[test]
+    fn segments_ending_past_the_largest_offset_are_refused() {
+        let log = LogId::DLedgerData;
+        // The last segment that still ends at or below i64::MAX loads...
+        let last_ok = (i64::MAX as u64 + 1) - 512;
+        let s = MemStore::new();
+        s.insert_segment(log.clone(), last_ok, alloc::vec![0; 256]);
+        let mut q = SegmentQueue::load(&s, log.clone(), 256, Filler::DLedger).unwrap();
+        assert_eq!(q.wrote(), last_ok + 256);
+        // ...but the log cannot roll into one that would not.
+        q.truncate(&s, last_ok).unwrap();
+        q.append(&s, &[7; 200]).unwrap();
+        let e = q.append(&s, &[7; 200]).unwrap_err();
+        assert!(
+            matches!(e, SegmentError::PastMaxOffset { seg, .. } if seg == last_ok + 256),
+            "{e:?}"
+        );
+        // A segment named past it (or near u64::MAX) does not load.
+        for id in [last_ok + 256, u64::MAX - 255, (u64::MAX / 256) * 256] {
+            let s = MemStore::new();
+            s.insert_segment(log.clone(), id, alloc::vec![0; 256]);
+            let e = SegmentQueue::load(&s, log.clone(), 256, Filler::DLedger).unwrap_err();
+            assert!(
+                matches!(e, SegmentError::PastMaxOffset { seg, .. } if seg == id),
+                "{e:?}"
+            );
+            assert!(alloc::format!("{e}").contains("largest offset"), "{e}");
+        }
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The CommitLog engine: open (and recover) over an arbitrary store, read
 //! what it kept, append one message, shut down cleanly and reopen. The
-//! DLedger engine (`core/src/engine/dledger.rs`) is still a stub and is not
-//! exercised.
+//! DLedger engine has its own target (`dledger_engine.rs`).
 
 use core::cell::Cell;
 use core::ops::Range;

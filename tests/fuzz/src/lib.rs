@@ -16,6 +16,7 @@
 
 pub mod append;
 pub mod codecs;
+pub mod dledger_engine;
 pub mod engine;
 pub mod input;
 pub mod plugin;
@@ -24,6 +25,7 @@ pub mod stream;
 
 pub use append::append_jsonl;
 pub use codecs::{decode_dledger, decode_message, decode_small};
+pub use dledger_engine::recover_dledger;
 pub use engine::recover_engine;
 pub use plugin::plugin_session;
 pub use scan::scan_store;
@@ -40,6 +42,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("scan_store", scan_store),
     ("stream_decode", stream_decode),
     ("recover_engine", recover_engine),
+    ("recover_dledger", recover_dledger),
     ("append_jsonl", append_jsonl),
     ("plugin_session", plugin_session),
 ];
