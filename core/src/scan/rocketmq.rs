@@ -417,7 +417,28 @@ pub fn load_files<S: PageRead>(
         });
     }
     let mut prev: Option<SegmentInfo> = None;
+    let mut kept = Vec::with_capacity(files.len());
     for f in &files {
+        // A file starting inside the previous one (whatever its size) would
+        // make every walk go back in the log: Java's offset arithmetic
+        // cannot address it either. It is reported and skipped.
+        if let Some(p) = prev
+            && f.id < p.id.saturating_add(p.len)
+        {
+            problems.push(Problem {
+                log: log.clone(),
+                segment: Some(f.id),
+                offset: f.id,
+                severity: Severity::Error,
+                kind: ProblemKind::Other(alloc::format!(
+                    "overlaps the previous file ({} bytes from {}); skipped",
+                    p.len,
+                    p.id
+                )),
+            });
+            continue;
+        }
+        kept.push(*f);
         let mut push = |severity, text: String| {
             problems.push(Problem {
                 log: log.clone(),
@@ -456,7 +477,7 @@ pub fn load_files<S: PageRead>(
         }
         prev = Some(*f);
     }
-    Ok((files, file_size))
+    Ok((kept, file_size))
 }
 
 /// Java's `isMappedFileMatchedRecover` for the first record of a file.
