@@ -300,3 +300,30 @@ fn java_zero_crc_mode_and_commitlog_hook_rejects_non_messages() {
     assert_eq!(dl.end_index(), -1);
     assert!(dl.store().segments(&LogId::DLedgerData).unwrap().is_empty());
 }
+
+/// Found by the `recover_dledger` fuzz target: a `currterm` holding a
+/// negative term let the leader append entries that recovery (rightly)
+/// discards, so an acknowledged, flushed and committed entry was gone after
+/// a reopen. The append is refused instead, and nothing is written.
+#[test]
+fn a_negative_current_term_refuses_appends_instead_of_losing_them() {
+    let mem = MemStore::new();
+    mem.insert_meta(MetaFile::CurrTerm, b"currTerm=-1\n".to_vec());
+    let (mut dl, _) = DLedger::open(mem, cfg(RecoveryMode::Strict)).unwrap();
+    assert_eq!(dl.current_term().term, -1);
+    assert!(matches!(
+        dl.append_as_leader(b"entry"),
+        Err(DLedgerError::TermDecreased { got: -1, .. })
+    ));
+    assert_eq!(dl.end_index(), -1);
+    assert!(dl.store().segments(&LogId::DLedgerData).unwrap().is_empty());
+    // A real term (from an election) makes the leader usable again, and what
+    // it appends survives a reopen.
+    dl.set_term(1, None).unwrap();
+    let a = dl.append_as_leader(b"entry").unwrap();
+    dl.flush_all().unwrap();
+    dl.update_committed(a.term, a.index).unwrap();
+    dl.persist_checkpoint().unwrap();
+    let dl = reopen(dl, RecoveryMode::Strict).unwrap();
+    assert_eq!((dl.end_index(), dl.committed_index()), (0, 0));
+}

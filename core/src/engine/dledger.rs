@@ -487,6 +487,12 @@ impl<S: PageStore> DLedger<S> {
     pub fn append_as_leader(&mut self, body: &[u8]) -> Result<Appended, DLedgerError> {
         self.alive()?;
         let term = self.term.term;
+        // A negative `currTerm` (only a damaged or hostile `currterm` file
+        // holds one) would stamp entries that recovery rightly discards:
+        // refuse rather than acknowledge what a reopen loses.
+        if term < 0 {
+            return Err(DLedgerError::TermDecreased { last: 0, got: term });
+        }
         if term < self.end_term {
             return Err(DLedgerError::TermDecreased {
                 last: self.end_term,

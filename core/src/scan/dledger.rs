@@ -475,6 +475,31 @@ pub fn infer_file_size(segments: &[SegmentInfo]) -> Option<u64> {
 /// Reports what Java's `load()` and `checkSelf()` refuse: files of the wrong
 /// length (load returns false, the store exits), names that are not multiples
 /// of the file size, and adjacent files that are not exactly one size apart.
+/// Positions are Java longs: a file named so that it ends past `i64::MAX`
+/// has none, and `base + position` sums over it would overflow. Such files
+/// are reported and dropped before anything reads them.
+fn skip_past_max_offset(log: &LogId, files: &mut Vec<SegmentInfo>, out: &mut Vec<Problem>) {
+    files.retain(|f| {
+        let fits =
+            f.id.checked_add(f.len)
+                .is_some_and(|e| e <= i64::MAX as u64);
+        if !fits {
+            out.push(other(
+                log.clone(),
+                Some(f.id),
+                f.id,
+                Severity::Error,
+                alloc::format!(
+                    "file of {} bytes would end past the largest offset {}; skipped",
+                    f.len,
+                    i64::MAX
+                ),
+            ));
+        }
+        fits
+    });
+}
+
 fn check_files(log: &LogId, files: &[SegmentInfo], size: u64, out: &mut Vec<Problem>) {
     let mut prev: Option<SegmentId> = None;
     for s in files {
@@ -830,8 +855,10 @@ fn precheck<S: PageRead + ?Sized>(
 /// Replays Java's `load()` + `recover()` (spec §5) without changing anything.
 pub fn recover<S: PageRead + ?Sized>(store: &S, opts: &Options) -> Result<Recovered, ScanError> {
     let mut data_files = store.segments(&DATA)?;
-    let index_files = store.segments(&INDEX)?;
+    let mut index_files = store.segments(&INDEX)?;
     let mut problems = Vec::new();
+    skip_past_max_offset(&DATA, &mut data_files, &mut problems);
+    skip_past_max_offset(&INDEX, &mut index_files, &mut problems);
 
     let data_file_size = match opts.data_file_size.or_else(|| infer_file_size(&data_files)) {
         Some(0) => {
