@@ -123,6 +123,41 @@ const FIXED: &[(&str, &str, &str)] = &[
         "queue offsets 0 then 2^40: the gap was filled with filler units without bound",
     ),
     (
+        "recover_engine",
+        "commitlog-file-near-u64-max",
+        "a commitlog file named near u64::MAX passed the engine's layout check: id + position overflowed",
+    ),
+    (
+        "recover_engine",
+        "index-header-end-past-log",
+        "an index header claiming endPhyOffset past the commitlog's end was kept: no later message was indexed",
+    ),
+    (
+        "recover_dledger",
+        "data-file-past-i64-max",
+        "a DLedger data file named past i64::MAX loaded: the leader wrote an entry with a negative position",
+    ),
+    (
+        "recover_dledger",
+        "negative-current-term",
+        "currTerm -1: the leader appended, flushed and committed an entry the reopen discarded",
+    ),
+    (
+        "scan_store",
+        "walk-overlapping-file",
+        "a commitlog file named inside the previous one: the read-only walk went back in the log",
+    ),
+    (
+        "scan_store",
+        "dledger-data-file-past-i64-max",
+        "a DLedger data file named near u64::MAX: the read-only scan's process offset overflowed",
+    ),
+    (
+        "append_jsonl",
+        "topic-with-nul",
+        "a topic with NUL latched the store after its record was written (and `..`, `/` left consumequeue/)",
+    ),
+    (
         "stream_decode",
         "stream-record-limit-chunking",
         "max_record_len was applied only to records straddling two chunks",

@@ -40,12 +40,17 @@ impl<S: PageStore> CommitLog<S> {
             .store
             .read_meta(MetaFile::IndexSyncPoint)?
             .and_then(|b| IndexSyncPoint::decode(&b));
+        // A header claiming records at or past the commitlog's end (or
+        // before 0) is not trusted, whatever its count: indexing resumes from
+        // the last trusted file's `endPhyOffset`, and `buildIndex` skips every
+        // record below it, so one such header (even of an empty file) would
+        // leave every later message unindexed.
         let valid = |h: &IndexHeader| {
             h.index_count >= 0
                 && (h.index_count as u32) <= g.entries
                 && h.hash_slot_count >= 0
-                && (h.index_count <= 1
-                    || (h.end_phy_offset >= 0 && (h.end_phy_offset as u64) < end))
+                && h.end_phy_offset >= 0
+                && (h.end_phy_offset == 0 || (h.end_phy_offset as u64) < end)
         };
         let mut target = files.iter().position(|(_, h)| !valid(h));
         // Keys of the last record of the active file already in it, when an
