@@ -79,6 +79,29 @@ fn tree(dir: &Path) -> BTreeSet<String> {
     out
 }
 
+/// A record to replay at the store's end, with `topic` as given.
+fn replayed<'a>(store: &RocketMqStore, topic: &'a [u8]) -> MessageParts<'a> {
+    MessageParts {
+        v2: None,
+        body_crc: None,
+        queue_id: 0,
+        flag: 0,
+        queue_offset: 0,
+        physical_offset: store.stats().max_offset as i64,
+        sys_flag: 0,
+        born_timestamp: 1,
+        born_host: host(),
+        store_timestamp: 2,
+        store_host: host(),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body: b"b",
+        topic,
+        properties: b"",
+        append_prop_crc: false,
+    }
+}
+
 fn is_rejected(e: &Error) -> bool {
     matches!(e, Error::Engine(EngineError::Rejected(_)))
 }
@@ -117,25 +140,7 @@ fn the_embedding_api_refuses_hostile_topics_and_stays_usable() {
         assert!(is_rejected(&e), "batch {t:?}: {e}");
         // A replayed record carries its topic as bytes.
         let e = store
-            .put_replay(&MessageParts {
-                v2: None,
-                body_crc: None,
-                queue_id: 0,
-                flag: 0,
-                queue_offset: 0,
-                physical_offset: store.stats().max_offset as i64,
-                sys_flag: 0,
-                born_timestamp: 1,
-                born_host: host(),
-                store_timestamp: 2,
-                store_host: host(),
-                reconsume_times: 0,
-                prepared_transaction_offset: 0,
-                body: b"b",
-                topic: t.as_bytes(),
-                properties: b"",
-                append_prop_crc: false,
-            })
+            .put_replay(&replayed(&store, t.as_bytes()))
             .unwrap_err();
         assert!(is_rejected(&e), "replay {t:?}: {e}");
         // Not latched: the next good message goes in.
@@ -143,27 +148,7 @@ fn the_embedding_api_refuses_hostile_topics_and_stays_usable() {
         good += 1;
     }
     // Bytes that are not UTF-8 only come in through a replay.
-    let e = store
-        .put_replay(&MessageParts {
-            v2: None,
-            body_crc: None,
-            queue_id: 0,
-            flag: 0,
-            queue_offset: 0,
-            physical_offset: store.stats().max_offset as i64,
-            sys_flag: 0,
-            born_timestamp: 1,
-            born_host: host(),
-            store_timestamp: 2,
-            store_host: host(),
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            body: b"b",
-            topic: b"T\xff",
-            properties: b"",
-            append_prop_crc: false,
-        })
-        .unwrap_err();
+    let e = store.put_replay(&replayed(&store, b"T\xff")).unwrap_err();
     assert!(is_rejected(&e), "{e}");
     // Java's alphabet and other valid directory names are accepted.
     for t in ["%RETRY%group-1", "a|b", "topic.v2", &"y".repeat(255)] {
