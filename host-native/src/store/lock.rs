@@ -6,8 +6,12 @@
 //! lock (`F_OFD_SETLK`): it conflicts with the POSIX `fcntl` lock a Java
 //! broker takes on the same byte, and, unlike a POSIX lock, also with a second
 //! open of the same store inside this process. Elsewhere `flock` is used.
-//! The lock is released when the [`StoreLock`] is dropped (the descriptor closes),
-//! including when the process dies.
+//! The lock is released when the [`StoreLock`] is dropped: explicitly, before
+//! the descriptor closes, because a child process forked by another thread
+//! holds a copy of the descriptor until it execs, and an open file
+//! description's lock lives as long as any copy (a close-then-reopen would
+//! then find the store "locked by another writer"). A dying process releases
+//! it too.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -81,6 +85,41 @@ impl StoreLock {
     }
 }
 
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        // Nothing to do on failure: the descriptor closes right after.
+        let _ = unlock(&self.file);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn unlock(file: &File) -> io::Result<()> {
+    // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_UNLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    fl.l_pid = 0; // required by F_OFD_SETLK
+    // SAFETY: the descriptor is open (owned by `file`) for the duration of
+    // the call and `fl` points to a valid, initialised `struct flock`.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unlock(file: &File) -> io::Result<()> {
+    // SAFETY: the descriptor is open (owned by `file`) for the duration of the call.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(target_os = "linux")]
 fn try_lock(file: &File) -> io::Result<()> {
     // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
@@ -111,4 +150,24 @@ fn try_lock(file: &File) -> io::Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy of the descriptor (what a child forked by another thread holds
+    /// until it execs) must not keep the lock after the holder drops it.
+    #[test]
+    fn dropping_the_lock_releases_it_while_a_copy_of_the_descriptor_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let lock = StoreLock::acquire(&path).unwrap();
+        let copy = lock.file().try_clone().unwrap();
+        assert!(StoreLock::acquire(&path).is_err(), "held");
+        drop(lock);
+        let again = StoreLock::acquire(&path);
+        assert!(again.is_ok(), "still locked after drop: {again:?}");
+        drop(copy);
+    }
 }
