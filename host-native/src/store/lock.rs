@@ -94,20 +94,7 @@ impl Drop for StoreLock {
 
 #[cfg(target_os = "linux")]
 fn unlock(file: &File) -> io::Result<()> {
-    // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_UNLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = 0;
-    fl.l_len = 1;
-    fl.l_pid = 0; // required by F_OFD_SETLK
-    // SAFETY: the descriptor is open (owned by `file`) for the duration of
-    // the call and `fl` points to a valid, initialised `struct flock`.
-    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
-    if r == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    ofd_lock(file, libc::F_UNLCK)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -122,15 +109,22 @@ fn unlock(file: &File) -> io::Result<()> {
 
 #[cfg(target_os = "linux")]
 fn try_lock(file: &File) -> io::Result<()> {
+    ofd_lock(file, libc::F_WRLCK)
+}
+
+/// `F_OFD_SETLK` of type `l_type` (`F_WRLCK` or `F_UNLCK`) on byte 0, the
+/// byte Java's broker locks.
+#[cfg(target_os = "linux")]
+fn ofd_lock(file: &File, l_type: libc::c_int) -> io::Result<()> {
     // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_type = l_type as libc::c_short;
     fl.l_whence = libc::SEEK_SET as libc::c_short;
     fl.l_start = 0;
     fl.l_len = 1;
     fl.l_pid = 0; // required by F_OFD_SETLK
-    // SAFETY: the descriptor is open for the duration of the call and `fl`
-    // points to a valid, initialised `struct flock`.
+    // SAFETY: the descriptor is open (owned by `file`) for the duration of
+    // the call and `fl` points to a valid, initialised `struct flock`.
     let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
     if r == -1 {
         return Err(io::Error::last_os_error());
